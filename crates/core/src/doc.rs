@@ -1,0 +1,432 @@
+//! The document schema over automerge: skeletons, writing and reading records.
+//!
+//! Layout of every document: the root map holds `_doc` (its id) and one map per
+//! collection (`asset`, `booking`, ...); each collection maps record UUIDs to
+//! record maps of scalar fields. Tickets carry a `work` list (append-only work log);
+//! pages keep `text` as automerge text so concurrent edits both survive.
+
+use crate::docid::DocId;
+use crate::schema::Kind;
+use crate::value::{Fields, Value};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, Automerge, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("document {0} has no collection for {1}")]
+    NoCollection(String, Kind),
+    #[error("no {0} with id {1} in this document")]
+    NoRecord(Kind, String),
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// The actor that writes every document skeleton. Skeletons are byte-identical on
+/// every replica (same actor, time 0, same ops), so their change hashes coincide and
+/// no two replicas ever create the same collection map concurrently.
+pub const SKELETON_ACTOR: [u8; 16] = *b"branchline:skel0";
+
+/// A new document holding just its skeleton change, writing as `actor` from now on.
+pub fn new_doc(id: &DocId, actor: &ActorId) -> Result<Automerge, DocError> {
+    let mut doc = Automerge::new().with_actor(ActorId::from(SKELETON_ACTOR.as_slice()));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "_doc", id.to_string())?;
+    for kind in id.collections() {
+        tx.put_object(ROOT, kind.collection(), ObjType::Map)?;
+    }
+    tx.commit_with(CommitOptions::default().with_time(0).with_message(format!("skeleton {id}")));
+    doc.set_actor(actor.clone());
+    Ok(doc)
+}
+
+/// The id a document says it has (checked when documents arrive from outside).
+pub fn doc_self_id(doc: &Automerge) -> Option<String> {
+    match doc.get(ROOT, "_doc") {
+        Ok(Some((v, _))) => v.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn collection(doc: &impl ReadDoc, kind: Kind) -> Option<ObjId> {
+    match doc.get(ROOT, kind.collection()) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Some(id),
+        _ => None,
+    }
+}
+
+fn record_obj(doc: &impl ReadDoc, kind: Kind, id: &str) -> Option<ObjId> {
+    let coll = collection(doc, kind)?;
+    match doc.get(&coll, id) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => Some(obj),
+        _ => None,
+    }
+}
+
+fn to_scalar(v: &Value) -> ScalarValue {
+    match v {
+        Value::Null => ScalarValue::Null,
+        Value::Bool(b) => ScalarValue::Boolean(*b),
+        Value::Int(i) => ScalarValue::Int(*i),
+        Value::Str(s) => ScalarValue::Str(s.as_str().into()),
+    }
+}
+
+pub fn from_scalar(v: &automerge::Value<'_>) -> Value {
+    match v {
+        automerge::Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Boolean(b) => Value::Bool(*b),
+            ScalarValue::Int(i) => Value::Int(*i),
+            ScalarValue::Uint(u) => Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)),
+            ScalarValue::Counter(c) => Value::Int(i64::from(c)),
+            ScalarValue::Timestamp(t) => Value::Int(*t),
+            ScalarValue::F64(f) => Value::Int(*f as i64),
+            ScalarValue::Str(s) => Value::Str(s.to_string()),
+            _ => Value::Null,
+        },
+        automerge::Value::Object(_) => Value::Null,
+    }
+}
+
+/// Fields that are automerge text objects rather than strings.
+fn is_text_field(kind: Kind, name: &str) -> bool {
+    kind == Kind::Page && name == "text"
+}
+
+/// Write a record's fields. On create the record map is made by this replica alone
+/// (its key is a fresh UUID), so nested objects inside it never collide.
+pub fn put_record<T: Transactable>(tx: &mut T, kind: Kind, id: &str, fields: &Fields, create: bool) -> Result<(), DocError> {
+    let coll = collection(tx, kind).ok_or_else(|| DocError::NoCollection(String::new(), kind))?;
+    let rec = if create {
+        let rec = tx.put_object(&coll, id, ObjType::Map)?;
+        if kind == Kind::Ticket {
+            tx.put_object(&rec, "work", ObjType::List)?;
+        }
+        rec
+    } else {
+        record_obj(tx, kind, id).ok_or_else(|| DocError::NoRecord(kind, id.to_string()))?
+    };
+    for (name, value) in fields {
+        if is_text_field(kind, name) {
+            let text = match tx.get(&rec, name.as_str())? {
+                Some((automerge::Value::Object(ObjType::Text), t)) => t,
+                _ => tx.put_object(&rec, name.as_str(), ObjType::Text)?,
+            };
+            tx.update_text(&text, value.as_str().unwrap_or_default())?;
+        } else if value.is_null() {
+            if tx.get(&rec, name.as_str())?.is_some() {
+                tx.delete(&rec, name.as_str())?;
+            }
+        } else {
+            tx.put(&rec, name.as_str(), to_scalar(value))?;
+        }
+    }
+    Ok(())
+}
+
+/// Append one entry to a ticket's work log.
+pub fn append_work<T: Transactable>(tx: &mut T, ticket: &str, entry: &Fields) -> Result<(), DocError> {
+    let rec = record_obj(tx, Kind::Ticket, ticket).ok_or_else(|| DocError::NoRecord(Kind::Ticket, ticket.to_string()))?;
+    let list = match tx.get(&rec, "work")? {
+        Some((automerge::Value::Object(ObjType::List), l)) => l,
+        _ => return Err(DocError::NoRecord(Kind::Ticket, ticket.to_string())),
+    };
+    let at = tx.length(&list);
+    let obj = tx.insert_object(&list, at, ObjType::Map)?;
+    for (k, v) in entry {
+        tx.put(&obj, k.as_str(), to_scalar(v))?;
+    }
+    Ok(())
+}
+
+/// A record as read back from a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub kind: Kind,
+    pub id: String,
+    pub fields: Fields,
+    /// A ticket's work log, in list order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work: Vec<Fields>,
+}
+
+impl Record {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.fields.get(name).and_then(Value::as_int)
+    }
+    pub fn flag(&self, name: &str) -> bool {
+        self.fields.get(name).and_then(Value::as_bool).unwrap_or(false)
+    }
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in &self.fields {
+            m.insert(k.clone(), v.to_json());
+        }
+        if !self.work.is_empty() {
+            let work = self
+                .work
+                .iter()
+                .map(|e| serde_json::Value::Object(e.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()))
+                .collect();
+            m.insert("work".into(), serde_json::Value::Array(work));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
+    let mut fields = Fields::new();
+    for item in doc.map_range(obj, ..) {
+        let v = match &item.value {
+            automerge::ValueRef::Object(ObjType::Text) => {
+                Value::Str(doc.text(&item.id()).unwrap_or_default())
+            }
+            automerge::ValueRef::Object(_) => continue,
+            other => from_scalar(&other.clone().into()),
+        };
+        fields.insert(item.key.to_string(), v);
+    }
+    fields
+}
+
+fn read_work(doc: &impl ReadDoc, rec: &ObjId) -> Vec<Fields> {
+    let Ok(Some((automerge::Value::Object(ObjType::List), list))) = doc.get(rec, "work") else {
+        return Vec::new();
+    };
+    doc.list_range(&list, ..)
+        .filter_map(|item| match item.value {
+            automerge::ValueRef::Object(ObjType::Map) => Some(read_map(doc, &item.id())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn read_record(doc: &impl ReadDoc, kind: Kind, id: &str) -> Option<Record> {
+    let obj = record_obj(doc, kind, id)?;
+    Some(Record {
+        kind,
+        id: id.to_string(),
+        fields: read_map(doc, &obj),
+        work: if kind == Kind::Ticket { read_work(doc, &obj) } else { Vec::new() },
+    })
+}
+
+/// Every record of one kind in a document, ordered by id.
+pub fn read_records(doc: &impl ReadDoc, kind: Kind) -> Vec<Record> {
+    let Some(coll) = collection(doc, kind) else {
+        return Vec::new();
+    };
+    doc.map_range(&coll, ..)
+        .filter_map(|item| match item.value {
+            automerge::ValueRef::Object(ObjType::Map) => {
+                let obj = item.id();
+                Some(Record {
+                    kind,
+                    id: item.key.to_string(),
+                    fields: read_map(doc, &obj),
+                    work: if kind == Kind::Ticket { read_work(doc, &obj) } else { Vec::new() },
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every record in a document, by kind then id.
+pub fn read_all(doc: &impl ReadDoc, id: &DocId) -> Vec<Record> {
+    id.collections().iter().flat_map(|k| read_records(doc, *k)).collect()
+}
+
+/// All values currently held at one field of a record: more than one means replicas
+/// set it concurrently and nobody has settled it since.
+pub fn field_values(doc: &impl ReadDoc, kind: Kind, id: &str, field: &str) -> Vec<(Value, ObjId)> {
+    let Some(obj) = record_obj(doc, kind, id) else {
+        return Vec::new();
+    };
+    doc.get_all(&obj, field)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(v, op)| (from_scalar(&v), op))
+        .collect()
+}
+
+/// Who and when a change was made, as read from automerge's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeInfo {
+    pub hash: String,
+    pub actor: String,
+    pub time: i64,
+    pub message: Option<ChangeMessage>,
+}
+
+/// The message every local change carries: what it did, to which record, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ChangeMessage {
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<String>,
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub fields: Fields,
+}
+
+impl ChangeMessage {
+    pub fn parse(s: &str) -> Option<ChangeMessage> {
+        serde_json::from_str(s).ok()
+    }
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+pub fn change_of_op(doc: &Automerge, op: &ObjId) -> Option<ChangeInfo> {
+    let hash = doc.hash_for_opid(op)?;
+    let meta = doc.get_change_meta_by_hash(&hash)?;
+    Some(ChangeInfo {
+        hash: hash.to_string(),
+        actor: meta.actor.to_hex_string(),
+        time: meta.timestamp,
+        message: meta.message.as_deref().and_then(ChangeMessage::parse),
+    })
+}
+
+/// Every change of a document, oldest first (causal order), with its decoded message.
+pub fn history(doc: &Automerge) -> Vec<ChangeInfo> {
+    doc.get_changes_meta(&[])
+        .into_iter()
+        .map(|m| ChangeInfo {
+            hash: m.hash.to_string(),
+            actor: m.actor.to_hex_string(),
+            time: m.timestamp,
+            message: m.message.as_deref().and_then(ChangeMessage::parse),
+        })
+        .collect()
+}
+
+/// A document's state as canonical JSON: collections, then records by id, then
+/// fields by name (serde_json's map is ordered). Skeleton-only collections are kept
+/// so that every replica agrees on the shape too.
+pub fn export_json(doc: &impl ReadDoc, id: &DocId) -> serde_json::Value {
+    let mut root = serde_json::Map::new();
+    for kind in id.collections() {
+        let recs: serde_json::Map<String, serde_json::Value> =
+            read_records(doc, *kind).into_iter().map(|r| (r.id.clone(), r.to_json())).collect();
+        root.insert(kind.name().to_string(), serde_json::Value::Object(recs));
+    }
+    serde_json::Value::Object(root)
+}
+
+/// Stock movement's effect on its branch's level.
+pub fn movement_delta(m: &Fields) -> i64 {
+    if m.get("cancelled").and_then(Value::as_bool).unwrap_or(false) {
+        return 0;
+    }
+    let qty = m.get("qty").and_then(Value::as_int).unwrap_or(0);
+    match m.get("kind").and_then(Value::as_str) {
+        Some("receive") | Some("transfer-in") | Some("adjust") => qty,
+        Some("issue") | Some("transfer-out") => -qty,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::fields;
+
+    fn actor(n: u8) -> ActorId {
+        ActorId::from([n; 16].as_slice())
+    }
+
+    #[test]
+    fn skeletons_are_identical_on_every_replica() {
+        let mut a = new_doc(&DocId::Inventory, &actor(1)).unwrap();
+        let mut b = new_doc(&DocId::Inventory, &actor(2)).unwrap();
+        assert_eq!(a.get_heads(), b.get_heads());
+        // Both add an asset concurrently; merging keeps both because the
+        // collection map is the same object on both sides.
+        for (doc, id) in [(&mut a, "a1"), (&mut b, "b1")] {
+            let mut tx = doc.transaction();
+            put_record(&mut tx, Kind::Asset, id, &fields([("tag", "T".into())]), true).unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        assert_eq!(read_records(&a, Kind::Asset).len(), 2);
+    }
+
+    #[test]
+    fn concurrent_page_edits_both_survive() {
+        let mut a = new_doc(&DocId::Page("p".into()), &actor(1)).unwrap();
+        let f = fields([("title", "Printers".into()), ("text", "Reset the spooler.".into())]);
+        let mut tx = a.transaction();
+        put_record(&mut tx, Kind::Page, "p", &f, true).unwrap();
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        for (doc, text) in [
+            (&mut a, "Reset the spooler. Then power-cycle."),
+            (&mut b, "First: Reset the spooler."),
+        ] {
+            let mut tx = doc.transaction();
+            put_record(&mut tx, Kind::Page, "p", &fields([("text", text.into())]), false).unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        let text = read_record(&a, Kind::Page, "p").unwrap().fields["text"].display();
+        assert_eq!(text, "First: Reset the spooler. Then power-cycle.");
+    }
+
+    #[test]
+    fn concurrent_field_writes_are_visible_as_conflicts() {
+        let mut a = new_doc(&DocId::Inventory, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        put_record(&mut tx, Kind::Asset, "x", &fields([("branch", "CEN".into())]), true).unwrap();
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        for (doc, br) in [(&mut a, "NOR"), (&mut b, "SOU")] {
+            let mut tx = doc.transaction();
+            put_record(&mut tx, Kind::Asset, "x", &fields([("branch", br.into())]), false).unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        let vals: Vec<Value> = field_values(&a, Kind::Asset, "x", "branch").into_iter().map(|(v, _)| v).collect();
+        assert_eq!(vals.len(), 2);
+        assert!(vals.contains(&"NOR".into()) && vals.contains(&"SOU".into()));
+    }
+
+    #[test]
+    fn work_log_appends_from_two_replicas_both_survive() {
+        let mut a = new_doc(&DocId::Tickets("2026-11".into()), &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        put_record(&mut tx, Kind::Ticket, "t", &fields([("summary", "jam".into())]), true).unwrap();
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        for (doc, what) in [(&mut a, "cleared"), (&mut b, "ordered part")] {
+            let mut tx = doc.transaction();
+            append_work(&mut tx, "t", &fields([("text", what.into())])).unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        assert_eq!(read_record(&a, Kind::Ticket, "t").unwrap().work.len(), 2);
+    }
+
+    #[test]
+    fn movement_deltas() {
+        let m = |k: &str, q: i64| fields([("kind", k.into()), ("qty", q.into())]);
+        assert_eq!(movement_delta(&m("receive", 5)), 5);
+        assert_eq!(movement_delta(&m("issue", 2)), -2);
+        assert_eq!(movement_delta(&m("transfer-out", 1)), -1);
+        assert_eq!(movement_delta(&m("adjust", -3)), -3);
+        let mut c = m("issue", 2);
+        c.insert("cancelled".into(), true.into());
+        assert_eq!(movement_delta(&c), 0);
+    }
+}

@@ -1,1 +1,498 @@
-pub fn x(){}
+//! SQLite storage for a replica: documents as snapshot + appended changes, the
+//! query index derived from them, conflicts, and local-only meta data.
+//!
+//! This is the only crate that speaks SQL. Every write goes through [`Store::write`],
+//! one `BEGIN IMMEDIATE` transaction, so a change and its index update commit
+//! together or not at all, and several processes can share one data directory.
+
+use branchline_core::conflict::Conflict;
+use branchline_core::doc::Record;
+use branchline_core::schema::Kind;
+use branchline_core::Fields;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the disk is full: nothing was written")]
+    DiskFull,
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+    #[error("this data directory was written by a newer Branchline (schema {found}, this build knows {known})")]
+    TooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    fn from_sql(e: rusqlite::Error) -> StoreError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => StoreError::DiskFull,
+            _ => StoreError::Sql(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Numbered, append-only migrations. Never edit one that has shipped: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A stored document: its snapshot and the changes after it.
+pub struct StoredDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+    /// Highest change sequence number read; later reads ask only for newer ones.
+    pub seq: i64,
+}
+
+/// One row of the query index.
+pub struct IndexRow<'a> {
+    pub record: &'a Record,
+    pub doc_id: &'a str,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub branch: Option<String>,
+    /// Substring search over every text field (case-insensitive).
+    pub search: Option<String>,
+    /// Inclusive day range over the record's main date (start, date, opened).
+    pub from_day: Option<String>,
+    pub to_day: Option<String>,
+    /// Exact field matches, checked on the stored record.
+    pub fields: Vec<(String, String)>,
+    pub limit: Option<usize>,
+}
+
+fn index_branch(r: &Record) -> Option<&str> {
+    r.str("branch").or_else(|| r.str("from_branch"))
+}
+
+fn index_day(r: &Record) -> Option<String> {
+    ["start", "date", "opened_at", "requested_at"]
+        .iter()
+        .find_map(|f| r.str(f))
+        .and_then(|s| s.get(..10))
+        .map(str::to_string)
+}
+
+fn index_search(r: &Record) -> String {
+    let mut s = String::new();
+    for v in r.fields.values() {
+        if let Some(t) = v.as_str() {
+            s.push_str(&t.to_lowercase());
+            s.push('\u{1f}');
+        }
+    }
+    s
+}
+
+impl Store {
+    /// Open (creating if needed) the replica database and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(StoreError::from_sql)?;
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // WAL lets readers run beside the writer; FULL makes every acknowledged
+        // commit survive power loss, not only a crash of the process.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if version > known {
+            return Err(StoreError::TooNew { found: version, known });
+        }
+        for (n, sql) in MIGRATIONS {
+            if *n > version {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", n)?;
+                tx.commit().map_err(StoreError::from_sql)?;
+            }
+        }
+        Ok(Store { conn })
+    }
+
+    /// Run `f` in one immediate (write-locking) transaction; commit if it succeeds.
+    pub fn write<R, E: From<StoreError>>(&mut self, f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>) -> std::result::Result<R, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| E::from(StoreError::from_sql(e)))?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.commit().map_err(|e| E::from(StoreError::from_sql(e)))?;
+        Ok(out)
+    }
+
+    /// Read through the same query helpers outside a write.
+    pub fn read<R, E: From<StoreError>>(&mut self, f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>) -> std::result::Result<R, E> {
+        let tx = self.conn.transaction().map_err(|e| E::from(StoreError::from_sql(e)))?;
+        f(&Tx { tx: &tx })
+    }
+
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// The raw connection, for benchmarks that measure SQLite itself as a floor.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+pub struct Tx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+fn decode_record(data: String) -> Result<Record> {
+    serde_json::from_str(&data).map_err(|e| StoreError::Damaged(format!("index row: {e}")))
+}
+
+impl Tx<'_> {
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn doc_ids(&self) -> Result<Vec<String>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT doc_id FROM documents UNION SELECT DISTINCT doc_id FROM changes ORDER BY 1",
+        )?;
+        let ids = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    /// A document's snapshot and its changes after `after_seq` (0 = everything).
+    pub fn load_doc(&self, doc_id: &str, after_seq: i64) -> Result<Option<StoredDoc>> {
+        let (snapshot, snap_seq): (Option<Vec<u8>>, i64) = if after_seq == 0 {
+            self.tx
+                .query_row(
+                    "SELECT snapshot, snapshot_seq FROM documents WHERE doc_id = ?1",
+                    [doc_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or((None, 0))
+        } else {
+            (None, after_seq)
+        };
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
+        let mut seq = snap_seq;
+        let mut changes = Vec::new();
+        let mut rows = st.query(params![doc_id, snap_seq])?;
+        while let Some(row) = rows.next()? {
+            seq = row.get(0)?;
+            changes.push(row.get(1)?);
+        }
+        if snapshot.is_none() && changes.is_empty() && after_seq == 0 {
+            return Ok(None);
+        }
+        Ok(Some(StoredDoc { snapshot, changes, seq }))
+    }
+
+    /// Append a change; a change already stored is ignored. Returns its sequence number.
+    pub fn append_change(&self, doc_id: &str, hash: &str, bytes: &[u8]) -> Result<i64> {
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)")?;
+        st.execute(params![doc_id, hash, bytes]).map_err(StoreError::from_sql)?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    pub fn has_change(&self, doc_id: &str, hash: &str) -> Result<bool> {
+        let mut st = self.tx.prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND hash = ?2")?;
+        Ok(st.exists(params![doc_id, hash])?)
+    }
+
+    pub fn change_count(&self, doc_id: &str) -> Result<i64> {
+        Ok(self
+            .tx
+            .query_row("SELECT count(*) FROM changes WHERE doc_id = ?1", [doc_id], |r| r.get(0))?)
+    }
+
+    /// Replace the changes up to `upto_seq` by a snapshot that contains them.
+    pub fn compact(&self, doc_id: &str, snapshot: &[u8], upto_seq: i64) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO documents (doc_id, snapshot, snapshot_seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, snapshot_seq = excluded.snapshot_seq",
+            params![doc_id, snapshot, upto_seq],
+        )?;
+        self.tx
+            .execute("DELETE FROM changes WHERE doc_id = ?1 AND seq <= ?2", params![doc_id, upto_seq])?;
+        Ok(())
+    }
+
+    /// Put one record into the query index (replacing what was there).
+    pub fn index_put(&self, row: IndexRow<'_>) -> Result<()> {
+        let r = row.record;
+        let data = serde_json::to_string(r).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        let key = r.kind.natural_key().and_then(|k| r.str(k));
+        let mut st = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO records (id, kind, doc_id, branch, key, day, search, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        st.execute(params![
+            r.id,
+            r.kind.name(),
+            row.doc_id,
+            index_branch(r),
+            key,
+            index_day(r),
+            index_search(r),
+            data
+        ])
+        .map_err(StoreError::from_sql)?;
+        Ok(())
+    }
+
+    pub fn index_clear_doc(&self, doc_id: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM records WHERE doc_id = ?1", [doc_id])?;
+        Ok(())
+    }
+
+    pub fn index_clear_all(&self) -> Result<()> {
+        self.tx
+            .execute_batch("DELETE FROM records; DELETE FROM stock_levels; DELETE FROM conflicts;")?;
+        Ok(())
+    }
+
+    pub fn set_stock_levels(&self, levels: &[(String, String, i64)]) -> Result<()> {
+        self.tx.execute("DELETE FROM stock_levels", [])?;
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT INTO stock_levels (item, branch, level) VALUES (?1, ?2, ?3)")?;
+        for (item, branch, level) in levels {
+            st.execute(params![item, branch, level])?;
+        }
+        Ok(())
+    }
+
+    pub fn stock_level(&self, item: &str, branch: &str) -> Result<i64> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT level FROM stock_levels WHERE item = ?1 AND branch = ?2",
+                params![item, branch],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn stock_levels(&self) -> Result<Vec<(String, String, i64)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT item, branch, level FROM stock_levels ORDER BY item, branch")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn set_conflicts(&self, doc_id: &str, conflicts: &[Conflict]) -> Result<()> {
+        self.tx.execute("DELETE FROM conflicts WHERE doc_id = ?1", [doc_id])?;
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT OR REPLACE INTO conflicts (id, doc_id, data) VALUES (?1, ?2, ?3)")?;
+        for c in conflicts {
+            let data = serde_json::to_string(c).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            st.execute(params![c.id, doc_id, data])?;
+        }
+        Ok(())
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut st = self.tx.prepare_cached("SELECT data FROM conflicts ORDER BY id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))
+            .collect()
+    }
+
+    /// A record from the index, with the document it lives in.
+    pub fn record(&self, id: &str) -> Result<Option<(Record, String)>> {
+        let mut st = self.tx.prepare_cached("SELECT data, doc_id FROM records WHERE id = ?1")?;
+        let row: Option<(String, String)> = st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        row.map(|(d, doc)| Ok((decode_record(d)?, doc))).transpose()
+    }
+
+    /// Ids of records of `kind` whose id starts with `prefix`.
+    pub fn ids_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT id FROM records WHERE kind = ?1 AND id >= ?2 AND id < ?2 || 'g' LIMIT 3")?;
+        let v = st
+            .query_map(params![kind.name(), prefix], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
+    }
+
+    /// Records of `kind` whose natural key (tag, code, name...) equals `key`, ignoring case.
+    pub fn by_key(&self, kind: Kind, key: &str) -> Result<Vec<Record>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT data FROM records WHERE kind = ?1 AND key = ?2 COLLATE NOCASE")?;
+        let rows = st
+            .query_map(params![kind.name(), key], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(decode_record).collect()
+    }
+
+    pub fn records_in_doc(&self, doc_id: &str) -> Result<Vec<Record>> {
+        let mut st = self.tx.prepare_cached("SELECT data FROM records WHERE doc_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([doc_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(decode_record).collect()
+    }
+
+    /// List records of a kind with filters, ordered by day then id.
+    pub fn list(&self, kind: Kind, filter: &Filter) -> Result<Vec<Record>> {
+        let mut sql = String::from("SELECT data FROM records WHERE kind = ?1");
+        let mut args: Vec<String> = vec![kind.name().to_string()];
+        let mut push = |sql: &mut String, clause: &str, v: String| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(b) = &filter.branch {
+            push(&mut sql, " AND branch = ?", b.to_ascii_uppercase());
+        }
+        if let Some(s) = &filter.search {
+            let pattern = format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            push(&mut sql, " AND search LIKE ? ESCAPE '\\'", pattern);
+        }
+        if let Some(d) = &filter.from_day {
+            push(&mut sql, " AND day >= ?", d.clone());
+        }
+        if let Some(d) = &filter.to_day {
+            push(&mut sql, " AND day <= ?", d.clone());
+        }
+        sql.push_str(" ORDER BY day, key, id");
+        let mut st = self.tx.prepare_cached(&sql)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        for d in rows {
+            let r = decode_record(d)?;
+            if filter.fields.iter().all(|(k, v)| field_matches(&r.fields, k, v)) {
+                out.push(r);
+                if filter.limit.is_some_and(|l| out.len() >= l) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn count(&self, kind: Kind) -> Result<i64> {
+        Ok(self
+            .tx
+            .query_row("SELECT count(*) FROM records WHERE kind = ?1", [kind.name()], |r| r.get(0))?)
+    }
+}
+
+fn field_matches(fields: &Fields, k: &str, v: &str) -> bool {
+    match fields.get(k) {
+        Some(val) => val.display().eq_ignore_ascii_case(v),
+        None => v.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use branchline_core::value::fields;
+
+    fn rec(kind: Kind, id: &str, f: Fields) -> Record {
+        Record { kind, id: id.into(), fields: f, work: vec![] }
+    }
+
+    #[test]
+    fn migrations_apply_once_and_changes_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.write(|tx| {
+                tx.append_change("inventory", "h1", b"one")?;
+                tx.append_change("inventory", "h1", b"one")?;
+                tx.append_change("inventory", "h2", b"two")?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        let d = s.read(|tx| tx.load_doc("inventory", 0)).unwrap().unwrap();
+        assert_eq!(d.changes, vec![b"one".to_vec(), b"two".to_vec()]);
+        let later = s.read(|tx| tx.load_doc("inventory", d.seq)).unwrap().unwrap();
+        assert!(later.changes.is_empty());
+        s.write(|tx| tx.compact("inventory", b"snap", d.seq)).unwrap();
+        let c = s.read(|tx| tx.load_doc("inventory", 0)).unwrap().unwrap();
+        assert_eq!(c.snapshot.as_deref(), Some(b"snap".as_slice()));
+        assert!(c.changes.is_empty());
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let mut s = Store::open_in_memory().unwrap();
+        let r: Result<()> = s.write(|tx| {
+            tx.append_change("system", "h", b"x")?;
+            Err(StoreError::Damaged("boom".into()))
+        });
+        assert!(r.is_err());
+        assert!(s.read(|tx| tx.load_doc("system", 0)).unwrap().is_none());
+    }
+
+    #[test]
+    fn index_lists_searches_and_filters() {
+        let mut s = Store::open_in_memory().unwrap();
+        let a = rec(Kind::Asset, "a1", fields([("tag", "CEN-001".into()), ("name", "Dell OptiPlex".into()), ("branch", "CEN".into())]));
+        let b = rec(Kind::Asset, "a2", fields([("tag", "NOR-001".into()), ("name", "HP LaserJet".into()), ("branch", "NOR".into())]));
+        s.write(|tx| {
+            tx.index_put(IndexRow { record: &a, doc_id: "inventory" })?;
+            tx.index_put(IndexRow { record: &b, doc_id: "inventory" })
+        })
+        .unwrap();
+        let found = s
+            .read(|tx| tx.list(Kind::Asset, &Filter { search: Some("laser".into()), ..Default::default() }))
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, "a2");
+        let cen = s
+            .read(|tx| tx.list(Kind::Asset, &Filter { branch: Some("cen".into()), ..Default::default() }))
+            .unwrap();
+        assert_eq!(cen.len(), 1);
+        assert_eq!(s.read(|tx| tx.by_key(Kind::Asset, "cen-001")).unwrap().len(), 1);
+        assert_eq!(s.read(|tx| tx.ids_with_prefix(Kind::Asset, "a")).unwrap().len(), 2);
+        // LIKE wildcards typed by staff are literal.
+        let none = s
+            .read(|tx| tx.list(Kind::Asset, &Filter { search: Some("%".into()), ..Default::default() }))
+            .unwrap();
+        assert!(none.is_empty());
+    }
+}

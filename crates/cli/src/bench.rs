@@ -1,0 +1,281 @@
+//! `branchline bench`: the figures the issues name, each printed beside its floor
+//! measured in the same run on the same machine. A benchmark, not a test: it
+//! prints numbers and judges nothing but prints the targets beside them.
+
+use anyhow::Context;
+use automerge::Automerge;
+use branchline_core::schema::Kind;
+use branchline_core::{Fields, Value};
+use branchline_node::{demo, Clock, ListFilter, Node};
+use clap::ArgMatches;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Stats {
+    median: Duration,
+    p99: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    Stats { median: at(0.5), p99: at(0.99) }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn row(name: &str, s: &Stats, floor: Option<(&str, &Stats)>, target: &str) {
+    print!("{name:<44} median {:>12}  p99 {:>12}", ms(s.median), ms(s.p99));
+    if let Some((fname, f)) = floor {
+        let ratio = s.median.as_secs_f64() / f.median.as_secs_f64().max(1e-9);
+        print!("  | {fname} median {:>12}  ratio {ratio:.2}x", ms(f.median));
+    }
+    println!("  | target {target}");
+}
+
+fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+/// A consistent copy of a replica's database (WAL included).
+fn copy_replica(from: &Node, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let dest = branchline_node::db_path(to);
+    from.store()
+        .connection()
+        .execute("VACUUM INTO ?1", [dest.display().to_string()])
+        .context("copying the replica")?;
+    Ok(())
+}
+
+/// One day of activity at every branch: bookings, daily use, tickets.
+fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
+    node.set_clock(Clock::Fixed(day.and_hms_opt(7, 0, 0).unwrap_or_default()));
+    let stations = node.list(Kind::Asset, &ListFilter { fields: vec![("bookable".into(), "yes".into())], ..Default::default() })?;
+    let mut bookings = Vec::new();
+    let mut n = 0usize;
+    for (i, s) in stations.iter().enumerate() {
+        if s.flag("express") {
+            continue;
+        }
+        // Two one-hour sessions per station in the afternoon (open at every branch on weekdays and Saturdays).
+        for h in [13, 15] {
+            let start = day.and_hms_opt(h, 0, 0).unwrap_or_default();
+            bookings.push(branchline_core::value::fields([
+                ("station", s.id.clone().into()),
+                ("patron", format!("9{:010}", i * 2 + h as usize).into()),
+                ("start", start.format("%Y-%m-%dT%H:%M").to_string().into()),
+                ("end", (start + chrono::Duration::minutes(60)).format("%Y-%m-%dT%H:%M").to_string().into()),
+            ]));
+        }
+    }
+    n += bookings.len();
+    node.create_many(Kind::Booking, bookings)?;
+    let branches = node.list(Kind::Branch, &ListFilter::default())?;
+    let usage: Vec<Fields> = branches
+        .iter()
+        .map(|b| {
+            branchline_core::value::fields([
+                ("branch", b.str("code").unwrap_or_default().into()),
+                ("date", day.format("%Y-%m-%d").to_string().into()),
+                ("sessions", Value::Int(120)),
+                ("minutes", Value::Int(5400)),
+                ("print_bw", Value::Int(300)),
+            ])
+        })
+        .collect();
+    n += usage.len();
+    node.create_many(Kind::Usage, usage)?;
+    let printers = node.list(Kind::Asset, &ListFilter { fields: vec![("category".into(), "printer".into())], limit: Some(8), ..Default::default() })?;
+    let tickets: Vec<Fields> = printers
+        .iter()
+        .map(|p| {
+            branchline_core::value::fields([
+                ("asset", p.id.clone().into()),
+                ("category", "printer".into()),
+                ("summary", "Paper jam".into()),
+            ])
+        })
+        .collect();
+    n += tickets.len();
+    node.create_many(Kind::Ticket, tickets)?;
+    node.set_clock(Clock::System);
+    Ok(n)
+}
+
+pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let a_dir = tmp.path().join("a");
+    let size = if quick { demo::DemoSize::SMALL } else { demo::DemoSize::FULL };
+    let rounds = if quick { 20 } else { 200 };
+    let today = chrono::Local::now().date_naive();
+    println!("Branchline bench: {} demo library system, {rounds} rounds where repeated", if quick { "small" } else { "full" });
+    let (a, built) = time(|| -> anyhow::Result<Node> {
+        let mut n = Node::init(&a_dir, "Bench Library", "CEN", Some("Central Library"), "bench-a")?;
+        demo::fill(&mut n, size, today, 7)?;
+        Ok(n)
+    });
+    let mut a = a?;
+    let db_size = std::fs::metadata(branchline_node::db_path(&a_dir)).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "demo data set: built in {:.1} s, {} assets, {} bookings, {} tickets, {} documents, {:.1} MiB",
+        built.as_secs_f64(),
+        a.count(Kind::Asset)?,
+        a.count(Kind::Booking)?,
+        a.count(Kind::Ticket)?,
+        a.doc_ids()?.len(),
+        db_size as f64 / 1048576.0
+    );
+    println!();
+
+    // Durable single write beside a plain rusqlite insert of the same row.
+    let asset = a.list(Kind::Asset, &ListFilter { limit: Some(1), ..Default::default() })?.remove(0);
+    let mut writes = Vec::new();
+    for i in 0..rounds {
+        let f: Fields = [("notes".to_string(), Value::Str(format!("bench note {i}")))].into();
+        let (r, d) = time(|| a.update(Kind::Asset, &asset.id, f));
+        r?;
+        writes.push(d);
+    }
+    let row_json = serde_json::to_string(&a.get(Kind::Asset, &asset.id)?)?;
+    let conn = rusqlite::Connection::open(branchline_node::db_path(&a_dir))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)")?;
+    let mut floor = Vec::new();
+    for i in 0..rounds {
+        let (r, d) = time(|| conn.execute("INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)", (format!("r{i}"), &row_json)));
+        r?;
+        floor.push(d);
+    }
+    conn.execute_batch("DROP TABLE bench_floor")?;
+    drop(conn);
+    row("durable single write (asset update)", &stats(writes), Some(("plain insert", &stats(floor))), "<= 3x plain insert");
+
+    // Cold open: open the database and answer a first query.
+    drop(a);
+    let mut opens = Vec::new();
+    for _ in 0..(rounds / 10).max(5) {
+        let (r, d) = time(|| -> anyhow::Result<()> {
+            let mut n = Node::open(&a_dir)?;
+            n.list(Kind::Asset, &ListFilter { limit: Some(1), ..Default::default() })?;
+            Ok(())
+        });
+        r?;
+        opens.push(d);
+    }
+    row("cold open of the replica", &stats(opens), None, "<= 500 ms");
+    let mut a = Node::open(&a_dir)?;
+
+    // Queries.
+    let mut search = Vec::new();
+    let mut hits = 0;
+    for i in 0..rounds {
+        let term = ["optiplex", "cen-pu-01", "laserjet", "sn4"][i % 4];
+        let (r, d) = time(|| a.list(Kind::Asset, &ListFilter { search: Some(term.into()), ..Default::default() }));
+        hits += r?.len();
+        search.push(d);
+    }
+    row(&format!("asset search ({} hits/query avg)", hits / rounds.max(1)), &stats(search), None, "<= 10 ms");
+    let month_start = (today - chrono::Duration::days(30)).format("%Y-%m-01").to_string();
+    let month_end = format!("{}31", &month_start[..8]);
+    let mut month = Vec::new();
+    let mut n_month = 0;
+    for _ in 0..(rounds / 10).max(5) {
+        let f = ListFilter { from_day: Some(month_start.clone()), to_day: Some(month_end.clone()), ..Default::default() };
+        let (r, d) = time(|| a.list(Kind::Booking, &f));
+        n_month = r?.len();
+        month.push(d);
+    }
+    row(&format!("a month's bookings ({n_month} rows)"), &stats(month), None, "-");
+
+    // A day of changes at every branch, merged by bundle, beside automerge in process.
+    let b_dir = tmp.path().join("b");
+    let (b, clone_time) = time(|| -> anyhow::Result<Node> {
+        let full = a.export_bundle(None)?;
+        Ok(Node::init_from_bundle(&b_dir, &full, "NOR", "bench-b")?)
+    });
+    let mut b = b?;
+    println!("{:<44} {:.2} s", "full replica clone by bundle", clone_time.as_secs_f64());
+    // The next day every branch is open (not a Sunday).
+    let mut tomorrow = today + chrono::Duration::days(1);
+    if tomorrow.weekday_num() == 6 {
+        tomorrow += chrono::Duration::days(1);
+    }
+    let records = one_day(&mut a, tomorrow)?;
+    let summary = b.summary()?;
+    let bundle_bytes = a.export_bundle(Some(&summary))?;
+    let decoded = branchline_core::bundle::decode(&bundle_bytes, None)?;
+    let changes: usize = decoded.docs.iter().map(|d| d.changes.len()).sum();
+    let change_bytes: usize = decoded.docs.iter().map(|d| d.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>()).sum();
+    println!(
+        "one day at {} branches: {records} records, {} documents, {changes} changes, {change_bytes} bytes of changes, bundle {} bytes",
+        b.list(Kind::Branch, &ListFilter::default())?.len(),
+        decoded.docs.len(),
+        bundle_bytes.len()
+    );
+    let mut merges = Vec::new();
+    for i in 0..3 {
+        let dir = tmp.path().join(format!("b{i}"));
+        copy_replica(&b, &dir)?;
+        let mut copy = Node::open(&dir)?;
+        let (r, d) = time(|| copy.import_bundle(&bundle_bytes));
+        r?;
+        merges.push(d);
+    }
+    let mut floor_apply = Vec::new();
+    let mut floor_load = Vec::new();
+    for _ in 0..3 {
+        let mut total_apply = Duration::ZERO;
+        let mut total_load = Duration::ZERO;
+        for d in &decoded.docs {
+            let saved = b.doc_bytes(&d.id.to_string()).unwrap_or_default();
+            let t = Instant::now();
+            let mut doc = if saved.is_empty() { Automerge::new() } else { Automerge::load(&saved)? };
+            let loaded = t.elapsed();
+            let t = Instant::now();
+            doc.apply_changes(d.changes.iter().cloned())?;
+            total_apply += t.elapsed();
+            total_load += loaded + t.elapsed();
+        }
+        floor_apply.push(total_apply);
+        floor_load.push(total_load);
+    }
+    let merge_stats = stats(merges);
+    row("merge a day of 12 branches by bundle", &merge_stats, Some(("automerge apply", &stats(floor_apply))), "<= 2 s, <= 2x floor");
+    row("  (floor counting document load too)", &stats(floor_load), None, "-");
+    drop(b);
+
+    // Peak memory of a process that opens the demo replica and reads every document.
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe)
+        .args(["--data", &a_dir.display().to_string(), "state-hash"])
+        .env("BRANCHLINE_REPORT_PEAK_MEM", "1")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let peak = stderr.lines().find_map(|l| l.strip_prefix("peak_rss_kb ")).and_then(|v| v.trim().parse::<u64>().ok());
+    match peak {
+        Some(kb) => println!("{:<44} {:.1} MB (every document loaded: state-hash)  | target <= 200 MB", "peak memory of the demo replica", kb as f64 / 1024.0),
+        None => println!("peak memory: not measured ({})", stderr.trim()),
+    }
+    Ok(())
+}
+
+trait Weekday {
+    fn weekday_num(&self) -> u32;
+}
+impl Weekday for chrono::NaiveDate {
+    fn weekday_num(&self) -> u32 {
+        use chrono::Datelike;
+        self.weekday().num_days_from_monday()
+    }
+}

@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 
 pub fn peak_rss_kb() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 struct Stats {
@@ -23,8 +28,15 @@ struct Stats {
 
 fn stats(mut v: Vec<Duration>) -> Stats {
     v.sort();
-    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    Stats { median: at(0.5), p99: at(0.99) }
+    let at = |q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Stats {
+        median: at(0.5),
+        p99: at(0.99),
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -60,7 +72,13 @@ fn copy_replica(from: &Node, to: &Path) -> anyhow::Result<()> {
 /// One day of activity at every branch: bookings, daily use, tickets.
 fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
     node.set_clock(Clock::Fixed(day.and_hms_opt(7, 0, 0).unwrap_or_default()));
-    let stations = node.list(Kind::Asset, &ListFilter { fields: vec![("bookable".into(), "yes".into())], ..Default::default() })?;
+    let stations = node.list(
+        Kind::Asset,
+        &ListFilter {
+            fields: vec![("bookable".into(), "yes".into())],
+            ..Default::default()
+        },
+    )?;
     let mut bookings = Vec::new();
     let mut n = 0usize;
     for (i, s) in stations.iter().enumerate() {
@@ -74,7 +92,13 @@ fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
                 ("station", s.id.clone().into()),
                 ("patron", format!("9{:010}", i * 2 + h as usize).into()),
                 ("start", start.format("%Y-%m-%dT%H:%M").to_string().into()),
-                ("end", (start + chrono::Duration::minutes(60)).format("%Y-%m-%dT%H:%M").to_string().into()),
+                (
+                    "end",
+                    (start + chrono::Duration::minutes(60))
+                        .format("%Y-%m-%dT%H:%M")
+                        .to_string()
+                        .into(),
+                ),
             ]));
         }
     }
@@ -95,7 +119,14 @@ fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
         .collect();
     n += usage.len();
     node.create_many(Kind::Usage, usage)?;
-    let printers = node.list(Kind::Asset, &ListFilter { fields: vec![("category".into(), "printer".into())], limit: Some(8), ..Default::default() })?;
+    let printers = node.list(
+        Kind::Asset,
+        &ListFilter {
+            fields: vec![("category".into(), "printer".into())],
+            limit: Some(8),
+            ..Default::default()
+        },
+    )?;
     let tickets: Vec<Fields> = printers
         .iter()
         .map(|p| {
@@ -115,17 +146,26 @@ fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
 pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let a_dir = tmp.path().join("a");
-    let size = if quick { demo::DemoSize::SMALL } else { demo::DemoSize::FULL };
+    let size = if quick {
+        demo::DemoSize::SMALL
+    } else {
+        demo::DemoSize::FULL
+    };
     let rounds = if quick { 20 } else { 200 };
     let today = chrono::Local::now().date_naive();
-    println!("Branchline bench: {} demo library system, {rounds} rounds where repeated", if quick { "small" } else { "full" });
+    println!(
+        "Branchline bench: {} demo library system, {rounds} rounds where repeated",
+        if quick { "small" } else { "full" }
+    );
     let (a, built) = time(|| -> anyhow::Result<Node> {
         let mut n = Node::init(&a_dir, "Bench Library", "CEN", Some("Central Library"), "bench-a")?;
         demo::fill(&mut n, size, today, 7)?;
         Ok(n)
     });
     let mut a = a?;
-    let db_size = std::fs::metadata(branchline_node::db_path(&a_dir)).map(|m| m.len()).unwrap_or(0);
+    let db_size = std::fs::metadata(branchline_node::db_path(&a_dir))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "demo data set: built in {:.1} s, {} assets, {} bookings, {} tickets, {} documents, {:.1} MiB",
         built.as_secs_f64(),
@@ -138,7 +178,15 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     println!();
 
     // Durable single write beside a plain rusqlite insert of the same row.
-    let asset = a.list(Kind::Asset, &ListFilter { limit: Some(1), ..Default::default() })?.remove(0);
+    let asset = a
+        .list(
+            Kind::Asset,
+            &ListFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )?
+        .remove(0);
     let mut writes = Vec::new();
     for i in 0..rounds {
         let f: Fields = [("notes".to_string(), Value::Str(format!("bench note {i}")))].into();
@@ -153,13 +201,23 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)")?;
     let mut floor = Vec::new();
     for i in 0..rounds {
-        let (r, d) = time(|| conn.execute("INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)", (format!("r{i}"), &row_json)));
+        let (r, d) = time(|| {
+            conn.execute(
+                "INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)",
+                (format!("r{i}"), &row_json),
+            )
+        });
         r?;
         floor.push(d);
     }
     conn.execute_batch("DROP TABLE bench_floor")?;
     drop(conn);
-    row("durable single write (asset update)", &stats(writes), Some(("plain insert", &stats(floor))), "<= 3x plain insert");
+    row(
+        "durable single write (asset update)",
+        &stats(writes),
+        Some(("plain insert", &stats(floor))),
+        "<= 3x plain insert",
+    );
 
     // Cold open: open the database and answer a first query.
     drop(a);
@@ -167,7 +225,13 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     for _ in 0..(rounds / 10).max(5) {
         let (r, d) = time(|| -> anyhow::Result<()> {
             let mut n = Node::open(&a_dir)?;
-            n.list(Kind::Asset, &ListFilter { limit: Some(1), ..Default::default() })?;
+            n.list(
+                Kind::Asset,
+                &ListFilter {
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )?;
             Ok(())
         });
         r?;
@@ -181,22 +245,46 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     let mut hits = 0;
     for i in 0..rounds {
         let term = ["optiplex", "cen-pu-01", "laserjet", "sn4"][i % 4];
-        let (r, d) = time(|| a.list(Kind::Asset, &ListFilter { search: Some(term.into()), ..Default::default() }));
+        let (r, d) = time(|| {
+            a.list(
+                Kind::Asset,
+                &ListFilter {
+                    search: Some(term.into()),
+                    ..Default::default()
+                },
+            )
+        });
         hits += r?.len();
         search.push(d);
     }
-    row(&format!("asset search ({} hits/query avg)", hits / rounds.max(1)), &stats(search), None, "<= 10 ms");
-    let month_start = (today - chrono::Duration::days(30)).format("%Y-%m-01").to_string();
+    row(
+        &format!("asset search ({} hits/query avg)", hits / rounds.max(1)),
+        &stats(search),
+        None,
+        "<= 10 ms",
+    );
+    let month_start = (today - chrono::Duration::days(30))
+        .format("%Y-%m-01")
+        .to_string();
     let month_end = format!("{}31", &month_start[..8]);
     let mut month = Vec::new();
     let mut n_month = 0;
     for _ in 0..(rounds / 10).max(5) {
-        let f = ListFilter { from_day: Some(month_start.clone()), to_day: Some(month_end.clone()), ..Default::default() };
+        let f = ListFilter {
+            from_day: Some(month_start.clone()),
+            to_day: Some(month_end.clone()),
+            ..Default::default()
+        };
         let (r, d) = time(|| a.list(Kind::Booking, &f));
         n_month = r?.len();
         month.push(d);
     }
-    row(&format!("a month's bookings ({n_month} rows)"), &stats(month), None, "-");
+    row(
+        &format!("a month's bookings ({n_month} rows)"),
+        &stats(month),
+        None,
+        "-",
+    );
 
     // A day of changes at every branch, merged by bundle, beside automerge in process.
     let b_dir = tmp.path().join("b");
@@ -205,7 +293,11 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
         Ok(Node::init_from_bundle(&b_dir, &full, "NOR", "bench-b")?)
     });
     let mut b = b?;
-    println!("{:<44} {:.2} s", "full replica clone by bundle", clone_time.as_secs_f64());
+    println!(
+        "{:<44} {:.2} s",
+        "full replica clone by bundle",
+        clone_time.as_secs_f64()
+    );
     // The next day every branch is open (not a Sunday).
     let mut tomorrow = today + chrono::Duration::days(1);
     if tomorrow.weekday_num() == 6 {
@@ -216,7 +308,11 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     let bundle_bytes = a.export_bundle(Some(&summary))?;
     let decoded = branchline_core::bundle::decode(&bundle_bytes, None)?;
     let changes: usize = decoded.docs.iter().map(|d| d.changes.len()).sum();
-    let change_bytes: usize = decoded.docs.iter().map(|d| d.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>()).sum();
+    let change_bytes: usize = decoded
+        .docs
+        .iter()
+        .map(|d| d.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>())
+        .sum();
     println!(
         "one day at {} branches: {records} records, {} documents, {changes} changes, {change_bytes} bytes of changes, bundle {} bytes",
         b.list(Kind::Branch, &ListFilter::default())?.len(),
@@ -240,7 +336,11 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
         for d in &decoded.docs {
             let saved = b.doc_bytes(&d.id.to_string()).unwrap_or_default();
             let t = Instant::now();
-            let mut doc = if saved.is_empty() { Automerge::new() } else { Automerge::load(&saved)? };
+            let mut doc = if saved.is_empty() {
+                Automerge::new()
+            } else {
+                Automerge::load(&saved)?
+            };
             let loaded = t.elapsed();
             let t = Instant::now();
             doc.apply_changes(d.changes.iter().cloned())?;
@@ -251,8 +351,18 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
         floor_load.push(total_load);
     }
     let merge_stats = stats(merges);
-    row("merge a day of 12 branches by bundle", &merge_stats, Some(("automerge apply", &stats(floor_apply))), "<= 2 s, <= 2x floor");
-    row("  (floor counting document load too)", &stats(floor_load), None, "-");
+    row(
+        "merge a day of 12 branches by bundle",
+        &merge_stats,
+        Some(("automerge apply", &stats(floor_apply))),
+        "<= 2 s, <= 2x floor",
+    );
+    row(
+        "  (floor counting document load too)",
+        &stats(floor_load),
+        None,
+        "-",
+    );
     drop(b);
 
     // Peak memory of a process that opens the demo replica and reads every document.
@@ -262,9 +372,16 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
         .env("BRANCHLINE_REPORT_PEAK_MEM", "1")
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let peak = stderr.lines().find_map(|l| l.strip_prefix("peak_rss_kb ")).and_then(|v| v.trim().parse::<u64>().ok());
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
     match peak {
-        Some(kb) => println!("{:<44} {:.1} MB (every document loaded: state-hash)  | target <= 200 MB", "peak memory of the demo replica", kb as f64 / 1024.0),
+        Some(kb) => println!(
+            "{:<44} {:.1} MB (every document loaded: state-hash)  | target <= 200 MB",
+            "peak memory of the demo replica",
+            kb as f64 / 1024.0
+        ),
         None => println!("peak memory: not measured ({})", stderr.trim()),
     }
     Ok(())

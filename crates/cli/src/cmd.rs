@@ -61,11 +61,19 @@ fn kind_command(kind: Kind) -> Command {
                 if required && f.required {
                     help.push_str(" (required)");
                 }
-                Arg::new(f.name).long(flag(f.name)).value_name(f.name.to_uppercase()).help(help)
+                Arg::new(f.name)
+                    .long(flag(f.name))
+                    .value_name(f.name.to_uppercase())
+                    .help(help)
             })
             .collect()
     };
-    let key = || Arg::new("key").required(true).help(key_help(kind));
+    let key = || {
+        Arg::new("target")
+            .value_name("KEY")
+            .required(true)
+            .help(key_help(kind))
+    };
     let mut c = Command::new(kind.name())
         .about(kind.about())
         .subcommand_required(true)
@@ -110,7 +118,8 @@ fn kind_command(kind: Kind) -> Command {
         );
     if kind.retire() != branchline_core::schema::Retire::Never {
         let verb = match kind.retire() {
-            branchline_core::schema::Retire::Status("cancelled") | branchline_core::schema::Retire::Flag("cancelled") => "cancel",
+            branchline_core::schema::Retire::Status("cancelled")
+            | branchline_core::schema::Retire::Flag("cancelled") => "cancel",
             branchline_core::schema::Retire::Status("closed") => "close",
             _ => "retire",
         };
@@ -122,7 +131,10 @@ fn kind_command(kind: Kind) -> Command {
             retire
                 .about(format!("{verb} a {kind} (kept in history, hidden from use)"))
                 .arg(key())
-                .after_help(format!("Example:\n  branchline {kind} {verb} {}", key_example(kind))),
+                .after_help(format!(
+                    "Example:\n  branchline {kind} {verb} {}",
+                    key_example(kind)
+                )),
         );
     }
     match kind {
@@ -340,8 +352,24 @@ fn data_dir(m: &ArgMatches) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("no platform data directory: give --data DIR"))
 }
 
+/// `BRANCHLINE_NOW=YYYY-MM-DDTHH:MM` pins the clock: for tests and for replaying
+/// a day's paper log with the right times.
+fn pinned_clock() -> anyhow::Result<Option<branchline_node::Clock>> {
+    match std::env::var("BRANCHLINE_NOW") {
+        Ok(s) => {
+            let t = branchline_core::hours::parse_datetime(&s)
+                .ok_or_else(|| NodeError::Usage(format!("BRANCHLINE_NOW='{s}' is not YYYY-MM-DDTHH:MM")))?;
+            Ok(Some(branchline_node::Clock::Fixed(t)))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
 fn open(m: &ArgMatches) -> anyhow::Result<Node> {
     let mut node = Node::open(&data_dir(m)?)?;
+    if let Some(c) = pinned_clock()? {
+        node.set_clock(c);
+    }
     if let Some(s) = m.get_one::<String>("staff") {
         node.set_staff(Some(s))?;
     }
@@ -351,13 +379,24 @@ fn open(m: &ArgMatches) -> anyhow::Result<Node> {
 fn fields_from(kind: Kind, m: &ArgMatches) -> Fields {
     kind.fields()
         .iter()
-        .filter_map(|f| m.get_one::<String>(f.name).map(|v| (f.name.to_string(), Value::Str(v.clone()))))
+        .filter_map(|f| {
+            m.get_one::<String>(f.name)
+                .map(|v| (f.name.to_string(), Value::Str(v.clone())))
+        })
         .collect()
 }
 
 fn names(node: &mut Node) -> anyhow::Result<HashMap<String, String>> {
     let mut n = HashMap::new();
-    for kind in [Kind::Staff, Kind::Vendor, Kind::Asset, Kind::StockItem, Kind::Licence, Kind::Task, Kind::Ticket] {
+    for kind in [
+        Kind::Staff,
+        Kind::Vendor,
+        Kind::Asset,
+        Kind::StockItem,
+        Kind::Licence,
+        Kind::Task,
+        Kind::Ticket,
+    ] {
         for r in node.list(kind, &ListFilter::default())? {
             if let Some(v) = kind.natural_key().and_then(|k| r.str(k)) {
                 n.insert(r.id.clone(), v.to_string());
@@ -367,8 +406,16 @@ fn names(node: &mut Node) -> anyhow::Result<HashMap<String, String>> {
     Ok(n)
 }
 
-fn names_for(node: &mut Node, recs: &[branchline_core::doc::Record]) -> anyhow::Result<HashMap<String, String>> {
-    let refs = recs.iter().any(|r| r.kind.fields().iter().any(|f| matches!(f.ty, FieldType::Ref(_)) && r.get(f.name).is_some()));
+fn names_for(
+    node: &mut Node,
+    recs: &[branchline_core::doc::Record],
+) -> anyhow::Result<HashMap<String, String>> {
+    let refs = recs.iter().any(|r| {
+        r.kind
+            .fields()
+            .iter()
+            .any(|f| matches!(f.ty, FieldType::Ref(_)) && r.get(f.name).is_some())
+    });
     if refs || recs.iter().any(|r| !r.work.is_empty()) {
         names(node)
     } else {
@@ -387,7 +434,9 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
         "status" => status(m, json),
         "stock" => {
             let mut node = open(m)?;
-            let Some(("levels", s)) = sub.subcommand() else { return Err(NodeError::Usage("stock levels".into()).into()) };
+            let Some(("levels", s)) = sub.subcommand() else {
+                return Err(NodeError::Usage("stock levels".into()).into());
+            };
             let mut levels = node.stock_levels(s.get_one::<String>("branch").map(String::as_str))?;
             if s.get_flag("below") {
                 levels.retain(|l| l.below_reorder);
@@ -403,7 +452,11 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
                         l.item_name.clone(),
                         l.level.to_string(),
                         l.reorder_level.to_string(),
-                        if l.below_reorder { "REORDER".into() } else { String::new() },
+                        if l.below_reorder {
+                            "REORDER".into()
+                        } else {
+                            String::new()
+                        },
                     ]
                 })
                 .collect();
@@ -413,17 +466,33 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
         "conflicts" => conflicts(m, sub, json),
         "history" => {
             let mut node = open(m)?;
-            let key = sub.get_one::<String>("record").map(String::as_str).unwrap_or_default();
+            let key = sub
+                .get_one::<String>("record")
+                .map(String::as_str)
+                .unwrap_or_default();
             let (rec, entries) = node.history(key)?;
             if json {
-                return output::json(&serde_json::json!({"record": rec.id, "kind": rec.kind, "history": entries}));
+                return output::json(
+                    &serde_json::json!({"record": rec.id, "kind": rec.kind, "history": entries}),
+                );
             }
             println!("history of {} {}", rec.kind, rec.id);
             let rows: Vec<Vec<String>> = entries
                 .iter()
                 .map(|e| {
-                    let what = e.fields.iter().map(|(k, v)| format!("{k}={}", v.display())).collect::<Vec<_>>().join(" ");
-                    vec![output::time_ms(e.time), e.device.clone(), e.staff.clone().unwrap_or_default(), e.op.clone(), what]
+                    let what = e
+                        .fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.display()))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    vec![
+                        output::time_ms(e.time),
+                        e.device.clone(),
+                        e.staff.clone().unwrap_or_default(),
+                        e.op.clone(),
+                        what,
+                    ]
                 })
                 .collect();
             output::table(&["when", "device", "staff", "op", "what"], &rows);
@@ -452,14 +521,19 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
                     if json {
                         return output::json(&docs);
                     }
-                    let rows: Vec<Vec<String>> =
-                        docs.iter().map(|d| vec![d.id.clone(), d.records.to_string(), d.changes.to_string()]).collect();
+                    let rows: Vec<Vec<String>> = docs
+                        .iter()
+                        .map(|d| vec![d.id.clone(), d.records.to_string(), d.changes.to_string()])
+                        .collect();
                     output::table(&["document", "records", "changes"], &rows);
                     Ok(())
                 }
                 Some(("export", s)) => {
                     let id = s.get_one::<String>("doc").map(String::as_str).unwrap_or_default();
-                    let file = s.get_one::<String>("file").map(String::as_str).unwrap_or_default();
+                    let file = s
+                        .get_one::<String>("file")
+                        .map(String::as_str)
+                        .unwrap_or_default();
                     let bytes = node.doc_bytes(id)?;
                     write_file(Path::new(file), &bytes)?;
                     println!("wrote {id} ({} bytes) to {file}", bytes.len());
@@ -472,7 +546,10 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
             let mut node = open(m)?;
             let t = std::time::Instant::now();
             let n = node.rebuild_index()?;
-            println!("rebuilt the index from {n} documents in {:.2} s", t.elapsed().as_secs_f64());
+            println!(
+                "rebuilt the index from {n} documents in {:.2} s",
+                t.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         "bundle" => bundle(m, sub, json),
@@ -487,7 +564,8 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
         other => {
-            let kind = Kind::parse(other).ok_or_else(|| NodeError::Usage(format!("unknown command {other}")))?;
+            let kind =
+                Kind::parse(other).ok_or_else(|| NodeError::Usage(format!("unknown command {other}")))?;
             record_cmd(m, kind, sub, json)
         }
     }
@@ -522,7 +600,12 @@ fn read_file(path: &str) -> anyhow::Result<Vec<u8>> {
 
 fn record_cmd(m: &ArgMatches, kind: Kind, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
     let mut node = open(m)?;
-    let key = || sub.get_one::<String>("key").map(String::as_str).unwrap_or_default();
+    let key = || {
+        sub.subcommand()
+            .and_then(|(_, s)| s.try_get_one::<String>("target").ok().flatten())
+            .map(String::as_str)
+            .unwrap_or_default()
+    };
     let print = |node: &mut Node, r: &branchline_core::doc::Record, verb: &str| -> anyhow::Result<()> {
         if json {
             return output::json(&r.to_json_with_id());
@@ -557,12 +640,18 @@ fn record_cmd(m: &ArgMatches, kind: Kind, sub: &ArgMatches, json: bool) -> anyho
         }
         Some(("log", s)) => {
             let minutes = s.get_one::<i64>("minutes").copied().unwrap_or(0);
-            let text = s.get_one::<String>("text").map(String::as_str).unwrap_or_default();
+            let text = s
+                .get_one::<String>("text")
+                .map(String::as_str)
+                .unwrap_or_default();
             let r = node.add_work(key(), minutes, text)?;
             print(&mut node, &r, "logged work on")
         }
         Some(("part", s)) => {
-            let item = s.get_one::<String>("item").map(String::as_str).unwrap_or_default();
+            let item = s
+                .get_one::<String>("item")
+                .map(String::as_str)
+                .unwrap_or_default();
             let qty = s.get_one::<i64>("qty").copied().unwrap_or(1);
             let r = node.use_part(key(), item, qty)?;
             print(&mut node, &r, "issued")
@@ -609,20 +698,41 @@ fn record_cmd(m: &ArgMatches, kind: Kind, sub: &ArgMatches, json: bool) -> anyho
 
 fn init(m: &ArgMatches, s: &ArgMatches, json: bool) -> anyhow::Result<()> {
     let dir = data_dir(m)?;
-    let branch = s.get_one::<String>("branch").map(String::as_str).unwrap_or_default();
-    let device = s.get_one::<String>("device").map(String::as_str).unwrap_or_default();
+    let branch = s
+        .get_one::<String>("branch")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let device = s
+        .get_one::<String>("device")
+        .map(String::as_str)
+        .unwrap_or_default();
     let mut node = match (s.get_one::<String>("system"), s.get_one::<String>("from_bundle")) {
-        (Some(system), None) => {
-            Node::init(&dir, system, branch, s.get_one::<String>("branch_name").map(String::as_str), device)?
-        }
+        (Some(system), None) => Node::init(
+            &dir,
+            system,
+            branch,
+            s.get_one::<String>("branch_name").map(String::as_str),
+            device,
+        )?,
         (None, Some(file)) => Node::init_from_bundle(&dir, &read_file(file)?, branch, device)?,
-        _ => return Err(NodeError::Usage("give --system NAME for a new library system, or --from-bundle FILE".into()).into()),
+        _ => {
+            return Err(NodeError::Usage(
+                "give --system NAME for a new library system, or --from-bundle FILE".into(),
+            )
+            .into())
+        }
     };
     let id = node.identity().clone();
     if json {
         return output::json(&id);
     }
-    println!("{} is now device '{}' at {} of library system '{}'", dir.display(), id.device_name, id.branch, id.system_name);
+    println!(
+        "{} is now device '{}' at {} of library system '{}'",
+        dir.display(),
+        id.device_name,
+        id.branch,
+        id.system_name
+    );
     println!("state hash {}", node.state_hash()?);
     Ok(())
 }
@@ -630,19 +740,44 @@ fn init(m: &ArgMatches, s: &ArgMatches, json: bool) -> anyhow::Result<()> {
 fn demo_cmd(m: &ArgMatches, s: &ArgMatches, json: bool) -> anyhow::Result<()> {
     let dir = data_dir(m)?;
     if branchline_node::db_path(&dir).exists() {
-        return Err(NodeError::AlreadyInitialised(format!("{} (the demo fills an empty data directory)", dir.display())).into());
+        return Err(NodeError::AlreadyInitialised(format!(
+            "{} (the demo fills an empty data directory)",
+            dir.display()
+        ))
+        .into());
     }
-    let size = if s.get_flag("small") { demo::DemoSize::SMALL } else { demo::DemoSize::FULL };
+    let size = if s.get_flag("small") {
+        demo::DemoSize::SMALL
+    } else {
+        demo::DemoSize::FULL
+    };
     let seed = s.get_one::<u64>("seed").copied().unwrap_or(7);
     let t = std::time::Instant::now();
-    let mut node = Node::init(&dir, "Demo County Public Library", "CEN", Some("Central Library"), "central-desk")?;
+    let mut node = Node::init(
+        &dir,
+        "Demo County Public Library",
+        "CEN",
+        Some("Central Library"),
+        "central-desk",
+    )?;
     let today = chrono::Local::now().date_naive();
     let report = demo::fill(&mut node, size, today, seed)?;
     if json {
-        return output::json(&serde_json::json!({"data": dir, "seconds": t.elapsed().as_secs_f64(), "counts": report.counts}));
+        return output::json(
+            &serde_json::json!({"data": dir, "seconds": t.elapsed().as_secs_f64(), "counts": report.counts}),
+        );
     }
-    println!("Demo library system ready in {:.1} s at {}", t.elapsed().as_secs_f64(), dir.display());
-    let rows: Vec<Vec<String>> = report.counts.iter().filter(|(_, n)| *n > 0).map(|(k, n)| vec![k.clone(), n.to_string()]).collect();
+    println!(
+        "Demo library system ready in {:.1} s at {}",
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    let rows: Vec<Vec<String>> = report
+        .counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| vec![k.clone(), n.to_string()])
+        .collect();
     output::table(&["records", "count"], &rows);
     Ok(())
 }
@@ -662,9 +797,18 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
         .count();
     let todays = node.list(
         Kind::Booking,
-        &ListFilter { branch: Some(id.branch.clone()), from_day: Some(today.clone()), to_day: Some(today.clone()), ..Default::default() },
+        &ListFilter {
+            branch: Some(id.branch.clone()),
+            from_day: Some(today.clone()),
+            to_day: Some(today.clone()),
+            ..Default::default()
+        },
     )?;
-    let low = node.stock_levels(Some(&id.branch))?.into_iter().filter(|l| l.below_reorder).count();
+    let low = node
+        .stock_levels(Some(&id.branch))?
+        .into_iter()
+        .filter(|l| l.below_reorder)
+        .count();
     let due = node
         .list(Kind::Task, &ListFilter::default())?
         .into_iter()
@@ -679,13 +823,25 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
         }));
     }
     println!("Library system  {} ({})", id.system_name, id.system_id);
-    println!("This device     {} at {} ({})", id.device_name, id.branch, id.device_id);
+    println!(
+        "This device     {} at {} ({})",
+        id.device_name, id.branch, id.device_id
+    );
     println!("Data            {}", node.dir().display());
     println!();
-    println!("Today at {}: {} bookings, {} items below reorder level", id.branch, todays.len(), low);
+    println!(
+        "Today at {}: {} bookings, {} items below reorder level",
+        id.branch,
+        todays.len(),
+        low
+    );
     println!("Across the system: {open_tickets} open tickets, {due} maintenance/backup tasks due, {conflicts} conflicts to settle");
     println!();
-    let rows: Vec<Vec<String>> = counts.iter().filter(|(_, n)| *n > 0).map(|(k, n)| vec![k.to_string(), n.to_string()]).collect();
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| vec![k.to_string(), n.to_string()])
+        .collect();
     output::table(&["records", "count"], &rows);
     Ok(())
 }
@@ -694,7 +850,10 @@ fn conflicts(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()>
     let mut node = open(m)?;
     if let Some(("resolve", s)) = sub.subcommand() {
         let id = s.get_one::<String>("id").map(String::as_str).unwrap_or_default();
-        let keep = s.get_one::<String>("keep").map(String::as_str).unwrap_or_default();
+        let keep = s
+            .get_one::<String>("keep")
+            .map(String::as_str)
+            .unwrap_or_default();
         let what = node.resolve(id, keep)?;
         if json {
             return output::json(&serde_json::json!({"resolved": id, "result": what}));
@@ -722,7 +881,10 @@ fn conflicts(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()>
                 output::time_ms(s.at)
             );
         }
-        println!("    settle: branchline conflicts resolve {} --keep <one of the above>", &c.id[..8]);
+        println!(
+            "    settle: branchline conflicts resolve {} --keep <one of the above>",
+            &c.id[..8]
+        );
     }
     Ok(())
 }
@@ -731,7 +893,10 @@ fn bundle(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
     let mut node = open(m)?;
     match sub.subcommand() {
         Some(("export", s)) => {
-            let file = s.get_one::<String>("file").map(String::as_str).unwrap_or_default();
+            let file = s
+                .get_one::<String>("file")
+                .map(String::as_str)
+                .unwrap_or_default();
             let peer = match s.get_one::<String>("for") {
                 Some(f) => Some(
                     serde_json::from_slice::<branchline_core::bundle::Summary>(&read_file(f)?)
@@ -748,8 +913,13 @@ fn bundle(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Some(("import", s)) => {
-            let file = s.get_one::<String>("file").map(String::as_str).unwrap_or_default();
-            let report = node.import_bundle(&read_file(file)?).with_context(|| format!("{file} was not imported; nothing changed"))?;
+            let file = s
+                .get_one::<String>("file")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let report = node
+                .import_bundle(&read_file(file)?)
+                .with_context(|| format!("{file} was not imported; nothing changed"))?;
             if json {
                 return output::json(&report);
             }
@@ -760,7 +930,10 @@ fn bundle(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Some(("summary", s)) => {
-            let file = s.get_one::<String>("file").map(String::as_str).unwrap_or_default();
+            let file = s
+                .get_one::<String>("file")
+                .map(String::as_str)
+                .unwrap_or_default();
             let summary = node.summary()?;
             write_file(Path::new(file), &serde_json::to_vec_pretty(&summary)?)?;
             println!("wrote the summary of {} documents to {file}", summary.heads.len());

@@ -14,7 +14,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(2),
             };
         }
@@ -29,8 +31,13 @@ fn main() -> ExitCode {
                 None => ("error", 1),
             };
             if json {
-                let field = e.downcast_ref::<branchline_node::NodeError>().and_then(|n| n.field());
-                eprintln!("{}", serde_json::json!({"error": {"code": code, "message": format!("{e:#}"), "field": field}}));
+                let field = e
+                    .downcast_ref::<branchline_node::NodeError>()
+                    .and_then(|n| n.field());
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": {"code": code, "message": format!("{e:#}"), "field": field}})
+                );
             } else {
                 eprintln!("error: {e:#}");
             }

@@ -22,7 +22,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| {
                 let w = widths.get(i).copied().unwrap_or(0);
-                let c: String = if c.chars().count() > 48 { c.chars().take(47).chain(['…']).collect() } else { c.clone() };
+                let c: String = if c.chars().count() > 48 {
+                    c.chars().take(47).chain(['…']).collect()
+                } else {
+                    c.clone()
+                };
                 format!("{c:<w$}")
             })
             .collect();
@@ -38,10 +42,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 pub fn show_value(kind: Kind, field: &str, v: &Value, names: &HashMap<String, String>) -> String {
     match (kind.field(field).map(|f| f.ty), v) {
         (Some(FieldType::Money), Value::Int(c)) => format_money(*c),
-        (Some(FieldType::Ref(_)), Value::Str(id)) => names.get(id).cloned().unwrap_or_else(|| id.chars().take(8).collect()),
-        (_, Value::Int(ms)) if field.ends_with("_at") && field.starts_with(['c', 'u']) => chrono::DateTime::from_timestamp_millis(*ms)
-            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default(),
+        (Some(FieldType::Ref(_)), Value::Str(id)) => names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.chars().take(8).collect()),
+        (_, Value::Int(ms)) if field.ends_with("_at") && field.starts_with(['c', 'u']) => {
+            chrono::DateTime::from_timestamp_millis(*ms)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        }
         _ => v.display(),
     }
 }
@@ -54,12 +67,20 @@ pub fn records(kind: Kind, list: &[Record], names: &HashMap<String, String>) {
         .iter()
         .map(|r| {
             let mut row = vec![r.id.chars().take(8).collect()];
-            row.extend(cols.iter().map(|c| r.get(c).map(|v| show_value(kind, c, v, names)).unwrap_or_default()));
+            row.extend(cols.iter().map(|c| {
+                r.get(c)
+                    .map(|v| show_value(kind, c, v, names))
+                    .unwrap_or_default()
+            }));
             row
         })
         .collect();
     table(&headers, &rows);
-    println!("{} {}", list.len(), if list.len() == 1 { "record" } else { "records" });
+    println!(
+        "{} {}",
+        list.len(),
+        if list.len() == 1 { "record" } else { "records" }
+    );
 }
 
 pub fn record(r: &Record, names: &HashMap<String, String>) {
@@ -67,7 +88,11 @@ pub fn record(r: &Record, names: &HashMap<String, String>) {
     let width = r.fields.keys().map(|k| k.len()).max().unwrap_or(0);
     for def in r.kind.fields() {
         if let Some(v) = r.get(def.name) {
-            println!("  {:<width$}  {}", def.name, show_value(r.kind, def.name, v, names));
+            println!(
+                "  {:<width$}  {}",
+                def.name,
+                show_value(r.kind, def.name, v, names)
+            );
         }
     }
     for meta in branchline_core::schema::META_FIELDS {
@@ -80,7 +105,10 @@ pub fn record(r: &Record, names: &HashMap<String, String>) {
     if !r.work.is_empty() {
         println!("  work log:");
         for e in &r.work {
-            let who = e.get("staff").and_then(Value::as_str).map(|s| names.get(s).cloned().unwrap_or_else(|| s.to_string()));
+            let who = e
+                .get("staff")
+                .and_then(Value::as_str)
+                .map(|s| names.get(s).cloned().unwrap_or_else(|| s.to_string()));
             println!(
                 "    {}  {:>4} min  {}{}",
                 e.get("at").map(Value::display).unwrap_or_default(),
@@ -99,6 +127,10 @@ pub fn json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 
 pub fn time_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_else(|| ms.to_string())
 }

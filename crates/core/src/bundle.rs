@@ -114,41 +114,32 @@ impl<'a> Reader<'a> {
 
 /// Decode and verify a bundle. When `expect_system` is given, a bundle of another
 /// library system is refused.
+///
+/// The structure is walked first (every length checked against what is left), so a
+/// short copy is reported as truncated; then the digest; only then are the changes
+/// parsed.
 pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, BundleError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(if MAGIC.starts_with(bytes) { BundleError::Truncated } else { BundleError::BadMagic });
+        return Err(if MAGIC.starts_with(bytes) {
+            BundleError::Truncated
+        } else {
+            BundleError::BadMagic
+        });
     }
-    if bytes.len() < MAGIC.len() + 4 + 4 + 32 {
-        return Err(BundleError::Truncated);
-    }
-    let (body, digest) = bytes.split_at(bytes.len() - 32);
-    let mut r = Reader { buf: body, pos: MAGIC.len() };
+    let mut r = Reader {
+        buf: bytes,
+        pos: MAGIC.len(),
+    };
     let header_len = r.u32()?;
     if header_len > MAX_HEADER {
         return Err(BundleError::Corrupt("header too large".into()));
     }
-    let header_bytes = r.take(header_len).map_err(|_| BundleError::Truncated)?;
-    if Sha256::digest(body).as_slice() != digest {
-        // A short file fails here too; say which, since staff can act on it differently.
-        return Err(if serde_json::from_slice::<BundleHeader>(header_bytes).is_ok() && r.u32().is_err() {
-            BundleError::Truncated
-        } else {
-            BundleError::Checksum
-        });
-    }
-    let header: BundleHeader =
-        serde_json::from_slice(header_bytes).map_err(|e| BundleError::Corrupt(format!("header: {e}")))?;
-    if let Some(expected) = expect_system {
-        if header.system != expected {
-            return Err(BundleError::ForeignSystem { expected: expected.to_string(), found: header.system });
-        }
-    }
+    let header_bytes = r.take(header_len)?;
     let ndocs = r.u32()?;
-    let mut docs = Vec::with_capacity(ndocs.min(4096));
+    let mut raw_docs: Vec<(&[u8], Vec<&[u8]>)> = Vec::with_capacity(ndocs.min(4096));
     for _ in 0..ndocs {
         let idlen = r.u16()?;
-        let id = std::str::from_utf8(r.take(idlen)?).map_err(|_| BundleError::Corrupt("document id is not UTF-8".into()))?;
-        let id: DocId = id.parse().map_err(|e| BundleError::Corrupt(format!("{e}")))?;
+        let id = r.take(idlen)?;
         let n = r.u32()?;
         let mut changes = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
@@ -156,15 +147,40 @@ pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, Bundl
             if len > MAX_CHANGE {
                 return Err(BundleError::Corrupt("change too large".into()));
             }
-            let raw = r.take(len)?;
-            let change = automerge::Change::from_bytes(raw.to_vec())
+            changes.push(r.take(len)?);
+        }
+        raw_docs.push((id, changes));
+    }
+    let body_end = r.pos;
+    let digest = r.take(32)?;
+    if r.pos != bytes.len() {
+        return Err(BundleError::Corrupt("trailing bytes after the checksum".into()));
+    }
+    if Sha256::digest(&bytes[..body_end]).as_slice() != digest {
+        return Err(BundleError::Checksum);
+    }
+    let header: BundleHeader =
+        serde_json::from_slice(header_bytes).map_err(|e| BundleError::Corrupt(format!("header: {e}")))?;
+    if let Some(expected) = expect_system {
+        if header.system != expected {
+            return Err(BundleError::ForeignSystem {
+                expected: expected.to_string(),
+                found: header.system,
+            });
+        }
+    }
+    let mut docs = Vec::with_capacity(raw_docs.len());
+    for (id, raw) in raw_docs {
+        let id =
+            std::str::from_utf8(id).map_err(|_| BundleError::Corrupt("document id is not UTF-8".into()))?;
+        let id: DocId = id.parse().map_err(|e| BundleError::Corrupt(format!("{e}")))?;
+        let mut changes = Vec::with_capacity(raw.len());
+        for c in raw {
+            let change = automerge::Change::from_bytes(c.to_vec())
                 .map_err(|e| BundleError::Corrupt(format!("change in {id}: {e}")))?;
             changes.push(change);
         }
         docs.push(BundleDoc { id, changes });
-    }
-    if r.pos != body.len() {
-        return Err(BundleError::Corrupt("trailing bytes".into()));
     }
     Ok(Bundle { header, docs })
 }
@@ -180,10 +196,28 @@ mod tests {
     fn sample() -> Vec<u8> {
         let mut doc = new_doc(&DocId::Inventory, &ActorId::from([1u8; 16].as_slice())).unwrap();
         let mut tx = doc.transaction();
-        put_record(&mut tx, Kind::Vendor, "v", &fields([("name", "Acme".into())]), true).unwrap();
+        put_record(
+            &mut tx,
+            Kind::Vendor,
+            "v",
+            &fields([("name", "Acme".into())]),
+            true,
+        )
+        .unwrap();
         tx.commit();
-        let header = BundleHeader { system: "sys".into(), system_name: "Test".into(), device: "d".into(), created_at: 5 };
-        encode(&header, &mut [BundleDoc { id: DocId::Inventory, changes: doc.get_changes(&[]) }])
+        let header = BundleHeader {
+            system: "sys".into(),
+            system_name: "Test".into(),
+            device: "d".into(),
+            created_at: 5,
+        };
+        encode(
+            &header,
+            &mut [BundleDoc {
+                id: DocId::Inventory,
+                changes: doc.get_changes(&[]),
+            }],
+        )
     }
 
     #[test]
@@ -197,14 +231,27 @@ mod tests {
     #[test]
     fn refuses_foreign_truncated_and_corrupt() {
         let good = sample();
-        assert!(matches!(decode(&good, Some("other")), Err(BundleError::ForeignSystem { .. })));
+        assert!(matches!(
+            decode(&good, Some("other")),
+            Err(BundleError::ForeignSystem { .. })
+        ));
         for cut in [0, 3, 8, 20, good.len() / 2, good.len() - 1] {
-            assert!(decode(&good[..cut], None).is_err(), "cut at {cut}");
+            assert_eq!(
+                decode(&good[..cut], None).err(),
+                Some(BundleError::Truncated),
+                "cut at {cut}"
+            );
         }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(matches!(decode(&longer, None), Err(BundleError::Corrupt(_))));
         let mut bad = good.clone();
-        let mid = bad.len() / 2;
-        bad[mid] ^= 0x55;
+        let at = bad.len() - 40; // inside the last change, not a length field
+        bad[at] ^= 0x55;
         assert_eq!(decode(&bad, None).err(), Some(BundleError::Checksum));
-        assert_eq!(decode(b"PK\x03\x04 a zip file", None).err(), Some(BundleError::BadMagic));
+        assert_eq!(
+            decode(b"PK\x03\x04 a zip file", None).err(),
+            Some(BundleError::BadMagic)
+        );
     }
 }

@@ -91,12 +91,16 @@ pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
 }
 
 fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
-    let mut by_station: BTreeMap<String, Vec<(Record, chrono::NaiveDateTime, chrono::NaiveDateTime)>> = BTreeMap::new();
+    let mut by_station: BTreeMap<String, Vec<(Record, chrono::NaiveDateTime, chrono::NaiveDateTime)>> =
+        BTreeMap::new();
     for r in read_records(doc, Kind::Booking) {
         if !booking_is_active(&r.fields) {
             continue;
         }
-        let (Some(s), Some(e)) = (r.str("start").and_then(parse_datetime), r.str("end").and_then(parse_datetime)) else {
+        let (Some(s), Some(e)) = (
+            r.str("start").and_then(parse_datetime),
+            r.str("end").and_then(parse_datetime),
+        ) else {
             continue;
         };
         let station = r.str("station").unwrap_or_default().to_string();
@@ -118,7 +122,12 @@ fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
                     .iter()
                     .map(|i| {
                         let (r, s, e) = &list[*i];
-                        let what = format!("{}-{} for {}", s.format("%H:%M"), e.format("%H:%M"), r.str("patron").unwrap_or("?"));
+                        let what = format!(
+                            "{}-{} for {}",
+                            s.format("%H:%M"),
+                            e.format("%H:%M"),
+                            r.str("patron").unwrap_or("?")
+                        );
                         side_of_record(r, r.id.clone(), what)
                     })
                     .collect();
@@ -129,7 +138,11 @@ fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
                     doc: id.to_string(),
                     record: station.clone(),
                     field: None,
-                    summary: format!("station booked {} times at overlapping times on {}", cluster.len(), s.date()),
+                    summary: format!(
+                        "station booked {} times at overlapping times on {}",
+                        cluster.len(),
+                        s.date()
+                    ),
                     sides,
                 });
             }
@@ -207,7 +220,10 @@ fn asset_fields(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
 fn negative_stock(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
     let mut by_level: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
     for m in read_records(doc, Kind::Movement) {
-        let key = (m.str("item").unwrap_or_default().to_string(), m.str("branch").unwrap_or_default().to_string());
+        let key = (
+            m.str("item").unwrap_or_default().to_string(),
+            m.str("branch").unwrap_or_default().to_string(),
+        );
         by_level.entry(key).or_default().push(m);
     }
     let mut out = Vec::new();
@@ -277,10 +293,34 @@ mod tests {
         let id = DocId::Bookings("CEN".into(), "2026-11-28".into());
         let mut a = new_doc(&id, &actor(1)).unwrap();
         let mut b = new_doc(&id, &actor(2)).unwrap();
-        put(&mut a, Kind::Booking, "b1", booking("s1", "2026-11-28T10:00", "2026-11-28T11:00"), true);
-        put(&mut b, Kind::Booking, "b2", booking("s1", "2026-11-28T10:30", "2026-11-28T11:30"), true);
-        put(&mut b, Kind::Booking, "b3", booking("s2", "2026-11-28T10:30", "2026-11-28T11:30"), true);
-        put(&mut b, Kind::Booking, "b4", booking("s1", "2026-11-28T11:30", "2026-11-28T12:00"), true);
+        put(
+            &mut a,
+            Kind::Booking,
+            "b1",
+            booking("s1", "2026-11-28T10:00", "2026-11-28T11:00"),
+            true,
+        );
+        put(
+            &mut b,
+            Kind::Booking,
+            "b2",
+            booking("s1", "2026-11-28T10:30", "2026-11-28T11:30"),
+            true,
+        );
+        put(
+            &mut b,
+            Kind::Booking,
+            "b3",
+            booking("s2", "2026-11-28T10:30", "2026-11-28T11:30"),
+            true,
+        );
+        put(
+            &mut b,
+            Kind::Booking,
+            "b4",
+            booking("s1", "2026-11-28T11:30", "2026-11-28T12:00"),
+            true,
+        );
         assert!(detect(&id, &a).is_empty());
         a.merge(&mut b).unwrap();
         let c = detect(&id, &a);
@@ -289,7 +329,13 @@ mod tests {
         let keys: Vec<&str> = c[0].sides.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, vec!["b1", "b2"]);
         // Cancelling one side settles it.
-        put(&mut a, Kind::Booking, "b2", fields([("status", "cancelled".into())]), false);
+        put(
+            &mut a,
+            Kind::Booking,
+            "b2",
+            fields([("status", "cancelled".into())]),
+            false,
+        );
         assert!(detect(&id, &a).is_empty());
     }
 
@@ -297,8 +343,20 @@ mod tests {
     fn back_to_back_bookings_do_not_conflict() {
         let id = DocId::Bookings("CEN".into(), "2026-11-28".into());
         let mut a = new_doc(&id, &actor(1)).unwrap();
-        put(&mut a, Kind::Booking, "b1", booking("s1", "2026-11-28T10:00", "2026-11-28T11:00"), true);
-        put(&mut a, Kind::Booking, "b2", booking("s1", "2026-11-28T11:00", "2026-11-28T12:00"), true);
+        put(
+            &mut a,
+            Kind::Booking,
+            "b1",
+            booking("s1", "2026-11-28T10:00", "2026-11-28T11:00"),
+            true,
+        );
+        put(
+            &mut a,
+            Kind::Booking,
+            "b2",
+            booking("s1", "2026-11-28T11:00", "2026-11-28T12:00"),
+            true,
+        );
         assert!(detect(&id, &a).is_empty());
     }
 
@@ -306,10 +364,28 @@ mod tests {
     fn asset_moved_to_two_branches_conflicts_until_settled() {
         let id = DocId::Inventory;
         let mut a = new_doc(&id, &actor(1)).unwrap();
-        put(&mut a, Kind::Asset, "x", fields([("tag", "A1".into()), ("branch", "CEN".into())]), true);
+        put(
+            &mut a,
+            Kind::Asset,
+            "x",
+            fields([("tag", "A1".into()), ("branch", "CEN".into())]),
+            true,
+        );
         let mut b = a.fork().with_actor(actor(2));
-        put(&mut a, Kind::Asset, "x", fields([("branch", "NOR".into())]), false);
-        put(&mut b, Kind::Asset, "x", fields([("branch", "SOU".into())]), false);
+        put(
+            &mut a,
+            Kind::Asset,
+            "x",
+            fields([("branch", "NOR".into())]),
+            false,
+        );
+        put(
+            &mut b,
+            Kind::Asset,
+            "x",
+            fields([("branch", "SOU".into())]),
+            false,
+        );
         a.merge(&mut b).unwrap();
         b.merge(&mut a).unwrap();
         let (ca, cb) = (detect(&id, &a), detect(&id, &b));
@@ -318,7 +394,13 @@ mod tests {
         assert_eq!(ca[0].field.as_deref(), Some("branch"));
         let keys: Vec<&str> = ca[0].sides.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, vec!["NOR", "SOU"]);
-        put(&mut a, Kind::Asset, "x", fields([("branch", "SOU".into())]), false);
+        put(
+            &mut a,
+            Kind::Asset,
+            "x",
+            fields([("branch", "SOU".into())]),
+            false,
+        );
         assert!(detect(&id, &a).is_empty());
     }
 
@@ -326,10 +408,28 @@ mod tests {
     fn concurrent_equal_values_are_not_a_conflict() {
         let id = DocId::Inventory;
         let mut a = new_doc(&id, &actor(1)).unwrap();
-        put(&mut a, Kind::Asset, "x", fields([("status", "deployed".into())]), true);
+        put(
+            &mut a,
+            Kind::Asset,
+            "x",
+            fields([("status", "deployed".into())]),
+            true,
+        );
         let mut b = a.fork().with_actor(actor(2));
-        put(&mut a, Kind::Asset, "x", fields([("status", "in-repair".into())]), false);
-        put(&mut b, Kind::Asset, "x", fields([("status", "in-repair".into())]), false);
+        put(
+            &mut a,
+            Kind::Asset,
+            "x",
+            fields([("status", "in-repair".into())]),
+            false,
+        );
+        put(
+            &mut b,
+            Kind::Asset,
+            "x",
+            fields([("status", "in-repair".into())]),
+            false,
+        );
         a.merge(&mut b).unwrap();
         assert!(detect(&id, &a).is_empty());
     }
@@ -338,7 +438,14 @@ mod tests {
     fn concurrent_issues_below_zero_conflict() {
         let id = DocId::Inventory;
         let mut a = new_doc(&id, &actor(1)).unwrap();
-        let mv = |k: &str, q: i64| fields([("item", "toner".into()), ("branch", "CEN".into()), ("kind", k.into()), ("qty", q.into())]);
+        let mv = |k: &str, q: i64| {
+            fields([
+                ("item", "toner".into()),
+                ("branch", "CEN".into()),
+                ("kind", k.into()),
+                ("qty", q.into()),
+            ])
+        };
         put(&mut a, Kind::Movement, "m0", mv("receive", 3), true);
         let mut b = a.fork().with_actor(actor(2));
         put(&mut a, Kind::Movement, "m1", mv("issue", 2), true);
@@ -349,7 +456,13 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].kind, ConflictKind::NegativeStock);
         assert_eq!(c[0].sides.len(), 2);
-        put(&mut a, Kind::Movement, "m2", fields([("cancelled", true.into())]), false);
+        put(
+            &mut a,
+            Kind::Movement,
+            "m2",
+            fields([("cancelled", true.into())]),
+            false,
+        );
         assert!(detect(&id, &a).is_empty());
     }
 }

@@ -35,7 +35,11 @@ pub fn new_doc(id: &DocId, actor: &ActorId) -> Result<Automerge, DocError> {
     for kind in id.collections() {
         tx.put_object(ROOT, kind.collection(), ObjType::Map)?;
     }
-    tx.commit_with(CommitOptions::default().with_time(0).with_message(format!("skeleton {id}")));
+    tx.commit_with(
+        CommitOptions::default()
+            .with_time(0)
+            .with_message(format!("skeleton {id}")),
+    );
     doc.set_actor(actor.clone());
     Ok(doc)
 }
@@ -95,7 +99,13 @@ fn is_text_field(kind: Kind, name: &str) -> bool {
 
 /// Write a record's fields. On create the record map is made by this replica alone
 /// (its key is a fresh UUID), so nested objects inside it never collide.
-pub fn put_record<T: Transactable>(tx: &mut T, kind: Kind, id: &str, fields: &Fields, create: bool) -> Result<(), DocError> {
+pub fn put_record<T: Transactable>(
+    tx: &mut T,
+    kind: Kind,
+    id: &str,
+    fields: &Fields,
+    create: bool,
+) -> Result<(), DocError> {
     let coll = collection(tx, kind).ok_or_else(|| DocError::NoCollection(String::new(), kind))?;
     let rec = if create {
         let rec = tx.put_object(&coll, id, ObjType::Map)?;
@@ -126,7 +136,8 @@ pub fn put_record<T: Transactable>(tx: &mut T, kind: Kind, id: &str, fields: &Fi
 
 /// Append one entry to a ticket's work log.
 pub fn append_work<T: Transactable>(tx: &mut T, ticket: &str, entry: &Fields) -> Result<(), DocError> {
-    let rec = record_obj(tx, Kind::Ticket, ticket).ok_or_else(|| DocError::NoRecord(Kind::Ticket, ticket.to_string()))?;
+    let rec = record_obj(tx, Kind::Ticket, ticket)
+        .ok_or_else(|| DocError::NoRecord(Kind::Ticket, ticket.to_string()))?;
     let list = match tx.get(&rec, "work")? {
         Some((automerge::Value::Object(ObjType::List), l)) => l,
         _ => return Err(DocError::NoRecord(Kind::Ticket, ticket.to_string())),
@@ -185,7 +196,7 @@ fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
     for item in doc.map_range(obj, ..) {
         let v = match &item.value {
             automerge::ValueRef::Object(ObjType::Text) => {
-                Value::Str(doc.text(&item.id()).unwrap_or_default())
+                Value::Str(doc.text(item.id()).unwrap_or_default())
             }
             automerge::ValueRef::Object(_) => continue,
             other => from_scalar(&other.clone().into()),
@@ -213,7 +224,11 @@ pub fn read_record(doc: &impl ReadDoc, kind: Kind, id: &str) -> Option<Record> {
         kind,
         id: id.to_string(),
         fields: read_map(doc, &obj),
-        work: if kind == Kind::Ticket { read_work(doc, &obj) } else { Vec::new() },
+        work: if kind == Kind::Ticket {
+            read_work(doc, &obj)
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -230,7 +245,11 @@ pub fn read_records(doc: &impl ReadDoc, kind: Kind) -> Vec<Record> {
                     kind,
                     id: item.key.to_string(),
                     fields: read_map(doc, &obj),
-                    work: if kind == Kind::Ticket { read_work(doc, &obj) } else { Vec::new() },
+                    work: if kind == Kind::Ticket {
+                        read_work(doc, &obj)
+                    } else {
+                        Vec::new()
+                    },
                 })
             }
             _ => None,
@@ -240,7 +259,10 @@ pub fn read_records(doc: &impl ReadDoc, kind: Kind) -> Vec<Record> {
 
 /// Every record in a document, by kind then id.
 pub fn read_all(doc: &impl ReadDoc, id: &DocId) -> Vec<Record> {
-    id.collections().iter().flat_map(|k| read_records(doc, *k)).collect()
+    id.collections()
+        .iter()
+        .flat_map(|k| read_records(doc, *k))
+        .collect()
 }
 
 /// All values currently held at one field of a record: more than one means replicas
@@ -318,11 +340,42 @@ pub fn history(doc: &Automerge) -> Vec<ChangeInfo> {
 pub fn export_json(doc: &impl ReadDoc, id: &DocId) -> serde_json::Value {
     let mut root = serde_json::Map::new();
     for kind in id.collections() {
-        let recs: serde_json::Map<String, serde_json::Value> =
-            read_records(doc, *kind).into_iter().map(|r| (r.id.clone(), r.to_json())).collect();
+        let recs: serde_json::Map<String, serde_json::Value> = read_records(doc, *kind)
+            .into_iter()
+            .map(|r| (r.id.clone(), r.to_json()))
+            .collect();
         root.insert(kind.name().to_string(), serde_json::Value::Object(recs));
     }
     serde_json::Value::Object(root)
+}
+
+/// The records a span of history touched, from automerge's diff between two sets of
+/// heads: lets a merge re-index only what changed. `None` when something outside
+/// the records changed (a new document), which calls for indexing it all.
+pub fn changed_records(
+    doc: &Automerge,
+    before: &[automerge::ChangeHash],
+    after: &[automerge::ChangeHash],
+) -> Option<std::collections::BTreeSet<(Kind, String)>> {
+    use automerge::{PatchAction, Prop};
+    if before.is_empty() {
+        return None;
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for p in doc.diff(before, after) {
+        let coll = match p.path.first() {
+            Some((_, Prop::Map(c))) => c.clone(),
+            _ => return None,
+        };
+        let kind = Kind::parse(&coll)?;
+        let id = match (p.path.get(1), &p.action) {
+            (Some((_, Prop::Map(id))), _) => id.clone(),
+            (None, PatchAction::PutMap { key, .. }) | (None, PatchAction::DeleteMap { key }) => key.clone(),
+            _ => return None,
+        };
+        out.insert((kind, id));
+    }
+    Some(out)
 }
 
 /// Stock movement's effect on its branch's level.
@@ -366,7 +419,10 @@ mod tests {
     #[test]
     fn concurrent_page_edits_both_survive() {
         let mut a = new_doc(&DocId::Page("p".into()), &actor(1)).unwrap();
-        let f = fields([("title", "Printers".into()), ("text", "Reset the spooler.".into())]);
+        let f = fields([
+            ("title", "Printers".into()),
+            ("text", "Reset the spooler.".into()),
+        ]);
         let mut tx = a.transaction();
         put_record(&mut tx, Kind::Page, "p", &f, true).unwrap();
         tx.commit();
@@ -388,7 +444,14 @@ mod tests {
     fn concurrent_field_writes_are_visible_as_conflicts() {
         let mut a = new_doc(&DocId::Inventory, &actor(1)).unwrap();
         let mut tx = a.transaction();
-        put_record(&mut tx, Kind::Asset, "x", &fields([("branch", "CEN".into())]), true).unwrap();
+        put_record(
+            &mut tx,
+            Kind::Asset,
+            "x",
+            &fields([("branch", "CEN".into())]),
+            true,
+        )
+        .unwrap();
         tx.commit();
         let mut b = a.fork().with_actor(actor(2));
         for (doc, br) in [(&mut a, "NOR"), (&mut b, "SOU")] {
@@ -397,7 +460,10 @@ mod tests {
             tx.commit();
         }
         a.merge(&mut b).unwrap();
-        let vals: Vec<Value> = field_values(&a, Kind::Asset, "x", "branch").into_iter().map(|(v, _)| v).collect();
+        let vals: Vec<Value> = field_values(&a, Kind::Asset, "x", "branch")
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
         assert_eq!(vals.len(), 2);
         assert!(vals.contains(&"NOR".into()) && vals.contains(&"SOU".into()));
     }
@@ -406,7 +472,14 @@ mod tests {
     fn work_log_appends_from_two_replicas_both_survive() {
         let mut a = new_doc(&DocId::Tickets("2026-11".into()), &actor(1)).unwrap();
         let mut tx = a.transaction();
-        put_record(&mut tx, Kind::Ticket, "t", &fields([("summary", "jam".into())]), true).unwrap();
+        put_record(
+            &mut tx,
+            Kind::Ticket,
+            "t",
+            &fields([("summary", "jam".into())]),
+            true,
+        )
+        .unwrap();
         tx.commit();
         let mut b = a.fork().with_actor(actor(2));
         for (doc, what) in [(&mut a, "cleared"), (&mut b, "ordered part")] {
@@ -416,6 +489,40 @@ mod tests {
         }
         a.merge(&mut b).unwrap();
         assert_eq!(read_record(&a, Kind::Ticket, "t").unwrap().work.len(), 2);
+    }
+
+    #[test]
+    fn changed_records_names_what_a_merge_touched() {
+        let mut a = new_doc(&DocId::Inventory, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        put_record(&mut tx, Kind::Asset, "x", &fields([("tag", "A".into())]), true).unwrap();
+        put_record(&mut tx, Kind::Asset, "y", &fields([("tag", "B".into())]), true).unwrap();
+        tx.commit();
+        let before = a.get_heads();
+        let mut tx = a.transaction();
+        put_record(
+            &mut tx,
+            Kind::Asset,
+            "y",
+            &fields([("status", "lost".into())]),
+            false,
+        )
+        .unwrap();
+        put_record(
+            &mut tx,
+            Kind::Vendor,
+            "v",
+            &fields([("name", "Acme".into())]),
+            true,
+        )
+        .unwrap();
+        tx.commit();
+        let after = a.get_heads();
+        let changed = changed_records(&a, &before, &after).unwrap();
+        let want: std::collections::BTreeSet<(Kind, String)> =
+            [(Kind::Asset, "y".to_string()), (Kind::Vendor, "v".to_string())].into();
+        assert_eq!(changed, want);
+        assert!(changed_records(&a, &[], &after).is_none());
     }
 
     #[test]

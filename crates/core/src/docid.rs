@@ -40,7 +40,10 @@ pub(crate) fn is_month(s: &str) -> bool {
         && b[4] == b'-'
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[5..].iter().all(u8::is_ascii_digit)
-        && matches!(&s[5..], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12")
+        && matches!(
+            &s[5..],
+            "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12"
+        )
 }
 
 pub(crate) fn is_date(s: &str) -> bool {
@@ -165,10 +168,7 @@ pub fn doc_for(kind: Kind, id: &uuid::Uuid, fields: &Fields) -> Result<DocId, &'
         Kind::Ticket => DocId::Tickets(month_of(get("opened_at")?).ok_or("opened_at")?),
         Kind::TaskRun => DocId::Schedule(month_of(get("date")?).ok_or("date")?),
         Kind::Oncall | Kind::Training => DocId::Schedule(month_of(get("start")?).ok_or("start")?),
-        Kind::Booking => DocId::Bookings(
-            get("branch")?.to_string(),
-            date_of(get("start")?).ok_or("start")?,
-        ),
+        Kind::Booking => DocId::Bookings(get("branch")?.to_string(), date_of(get("start")?).ok_or("start")?),
         Kind::Usage => DocId::Usage(get("branch")?.to_string(), month_of(get("date")?).ok_or("date")?),
         Kind::Retrieval => DocId::Retrievals(month_of(get("requested_at")?).ok_or("requested_at")?),
         Kind::Page => DocId::Page(id.to_string()),
@@ -216,10 +216,7 @@ mod tests {
 
     #[test]
     fn bookings_are_partitioned_by_branch_and_day() {
-        let f = crate::value::fields([
-            ("branch", "CEN".into()),
-            ("start", "2026-11-28T10:00".into()),
-        ]);
+        let f = crate::value::fields([("branch", "CEN".into()), ("start", "2026-11-28T10:00".into())]);
         let d = doc_for(Kind::Booking, &uuid::Uuid::nil(), &f);
         assert_eq!(d, Ok(DocId::Bookings("CEN".into(), "2026-11-28".into())));
     }

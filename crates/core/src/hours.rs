@@ -81,7 +81,9 @@ pub fn parse_closures(s: &str) -> Result<Vec<NaiveDate>, String> {
     s.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").map_err(|_| format!("'{p}': not a date YYYY-MM-DD")))
+        .map(|p| {
+            NaiveDate::parse_from_str(p, "%Y-%m-%d").map_err(|_| format!("'{p}': not a date YYYY-MM-DD"))
+        })
         .collect()
 }
 

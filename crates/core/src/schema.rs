@@ -147,10 +147,30 @@ const BRANCH: &[FieldDef] = &[
     ),
     f("closures", T::Text, "closed dates, comma-separated YYYY-MM-DD"),
     def("session_minutes", T::Int, "60", "longest public PC session"),
-    def("daily_cap_minutes", T::Int, "120", "booked minutes a patron may have per day"),
-    def("express_minutes", T::Int, "15", "session length on express stations"),
-    def("grace_minutes", T::Int, "10", "minutes before a late booking becomes a no-show"),
-    def("book_ahead_days", T::Int, "7", "how many days ahead patrons may book"),
+    def(
+        "daily_cap_minutes",
+        T::Int,
+        "120",
+        "booked minutes a patron may have per day",
+    ),
+    def(
+        "express_minutes",
+        T::Int,
+        "15",
+        "session length on express stations",
+    ),
+    def(
+        "grace_minutes",
+        T::Int,
+        "10",
+        "minutes before a late booking becomes a no-show",
+    ),
+    def(
+        "book_ahead_days",
+        T::Int,
+        "7",
+        "how many days ahead patrons may book",
+    ),
     def("retired", T::Bool, "false", "branch closed for good"),
 ];
 const LOCATION: &[FieldDef] = &[
@@ -171,13 +191,27 @@ const DEVICE: &[FieldDef] = &[
     req("name", T::Text, "device name"),
     req("branch", T::Branch, "branch the device sits in"),
     def("role", T::Enum(&["authority", "peer"]), "peer", "enrolment role"),
-    req("actor", T::Text, "automerge actor id (hex) this device writes with"),
+    req(
+        "actor",
+        T::Text,
+        "automerge actor id (hex) this device writes with",
+    ),
     f("enrolled_by", T::Text, "device id that enrolled it"),
-    def("revoked", T::Bool, "false", "revoked devices are refused by peers"),
+    def(
+        "revoked",
+        T::Bool,
+        "false",
+        "revoked devices are refused by peers",
+    ),
 ];
 const VENDOR: &[FieldDef] = &[
     req("name", T::Text, "vendor name"),
-    def("kind", T::Enum(&["supplier", "manufacturer", "service"]), "supplier", "kind of vendor"),
+    def(
+        "kind",
+        T::Enum(&["supplier", "manufacturer", "service"]),
+        "supplier",
+        "kind of vendor",
+    ),
     f("account", T::Text, "our account number"),
     f("contact", T::Text, "contact person"),
     f("phone", T::Text, "phone"),
@@ -229,14 +263,21 @@ const STOCK_ITEM: &[FieldDef] = &[
     req("name", T::Text, "item name"),
     def(
         "kind",
-        T::Enum(&["toner", "ink", "drum", "paper", "keyboard", "mouse", "cable", "part", "other"]),
+        T::Enum(&[
+            "toner", "ink", "drum", "paper", "keyboard", "mouse", "cable", "part", "other",
+        ]),
         "other",
         "kind of supply or spare part",
     ),
     f("part_number", T::Text, "part number"),
     f("compatible_models", T::Text, "compatible models"),
     def("unit", T::Text, "each", "unit of count"),
-    def("reorder_level", T::Int, "0", "reorder when a branch has fewer than this"),
+    def(
+        "reorder_level",
+        T::Int,
+        "0",
+        "reorder when a branch has fewer than this",
+    ),
     def("target_level", T::Int, "0", "level to order up to"),
     f("vendor", T::Ref(Kind::Vendor), "default vendor"),
     f("unit_cost", T::Money, "unit cost"),
@@ -245,7 +286,11 @@ const STOCK_ITEM: &[FieldDef] = &[
 const MOVEMENT: &[FieldDef] = &[
     req("item", T::Ref(Kind::StockItem), "stock item"),
     req("branch", T::Branch, "branch whose level changes"),
-    req("kind", T::Enum(MOVEMENT_KINDS), "receive, issue, transfer-out, transfer-in or adjust"),
+    req(
+        "kind",
+        T::Enum(MOVEMENT_KINDS),
+        "receive, issue, transfer-out, transfer-in or adjust",
+    ),
     req("qty", T::Int, "quantity (positive; adjust may be negative)"),
     f("asset", T::Ref(Kind::Asset), "asset it was issued to"),
     f("ticket", T::Ref(Kind::Ticket), "ticket it was used on"),
@@ -257,7 +302,12 @@ const REPLACEMENT: &[FieldDef] = &[
     req("item", T::Ref(Kind::StockItem), "stock item"),
     req("branch", T::Branch, "requesting branch"),
     req("qty", T::Int, "quantity"),
-    def("status", T::Enum(&["requested", "ordered", "received", "cancelled"]), "requested", "status"),
+    def(
+        "status",
+        T::Enum(&["requested", "ordered", "received", "cancelled"]),
+        "requested",
+        "status",
+    ),
     f("note", T::Text, "note"),
 ];
 const TICKET: &[FieldDef] = &[
@@ -270,7 +320,12 @@ const TICKET: &[FieldDef] = &[
         T::Enum(&["hardware", "software", "network", "printer", "microform", "other"]),
         "category",
     ),
-    def("urgency", T::Enum(&["low", "normal", "high", "critical"]), "normal", "urgency"),
+    def(
+        "urgency",
+        T::Enum(&["low", "normal", "high", "critical"]),
+        "normal",
+        "urgency",
+    ),
     def("status", T::Enum(TICKET_STATUSES), "new", "status"),
     f("assignee", T::Ref(Kind::Staff), "assigned technician"),
     req("summary", T::Text, "one-line summary"),
@@ -283,7 +338,11 @@ const TICKET: &[FieldDef] = &[
     f("first_response_at", T::DateTime, "first response"),
     f("solved_at", T::DateTime, "solved"),
     f("closed_at", T::DateTime, "closed"),
-    f("out_of_service_minutes", T::Int, "minutes the asset was out of service"),
+    f(
+        "out_of_service_minutes",
+        T::Int,
+        "minutes the asset was out of service",
+    ),
 ];
 const TRANSFER: &[FieldDef] = &[
     f("asset", T::Ref(Kind::Asset), "asset being moved"),
@@ -302,8 +361,16 @@ const TRANSFER: &[FieldDef] = &[
 ];
 const TASK: &[FieldDef] = &[
     req("title", T::Text, "title"),
-    req("kind", T::Enum(&["maintenance", "backup", "inventory-count"]), "kind of task"),
-    req("rule", T::Text, "recurrence: daily, weekly, monthly, quarterly, yearly or 'every N days'"),
+    req(
+        "kind",
+        T::Enum(&["maintenance", "backup", "inventory-count"]),
+        "kind of task",
+    ),
+    req(
+        "rule",
+        T::Text,
+        "recurrence: daily, weekly, monthly, quarterly, yearly or 'every N days'",
+    ),
     f("branch", T::Branch, "branch"),
     f("asset", T::Ref(Kind::Asset), "target asset"),
     f("assignee", T::Ref(Kind::Staff), "who does it"),
@@ -315,10 +382,19 @@ const TASK_RUN: &[FieldDef] = &[
     req("task", T::Ref(Kind::Task), "recurring task"),
     req("date", T::Date, "date it was done"),
     f("staff", T::Ref(Kind::Staff), "who did it"),
-    req("result", T::Enum(&["ok", "failed", "partial", "skipped"]), "result"),
+    req(
+        "result",
+        T::Enum(&["ok", "failed", "partial", "skipped"]),
+        "result",
+    ),
     f("media", T::Text, "backup media"),
     f("size_mb", T::Int, "backup size in MB"),
-    def("restore_verified", T::Bool, "false", "a test restore was verified"),
+    def(
+        "restore_verified",
+        T::Bool,
+        "false",
+        "a test restore was verified",
+    ),
     f("notes", T::Text, "notes"),
 ];
 const ONCALL: &[FieldDef] = &[
@@ -342,10 +418,19 @@ const TRAINING: &[FieldDef] = &[
 const BOOKING: &[FieldDef] = &[
     req("station", T::Ref(Kind::Asset), "bookable public PC"),
     f("branch", T::Branch, "branch (taken from the station)"),
-    req("patron", T::Text, "patron reference: card number (stored hashed) or guest pass G-..."),
+    req(
+        "patron",
+        T::Text,
+        "patron reference: card number (stored hashed) or guest pass G-...",
+    ),
     req("start", T::DateTime, "start"),
     req("end", T::DateTime, "end"),
-    def("source", T::Enum(&["desk", "phone", "kiosk"]), "desk", "how it was booked"),
+    def(
+        "source",
+        T::Enum(&["desk", "phone", "kiosk"]),
+        "desk",
+        "how it was booked",
+    ),
     def("status", T::Enum(BOOKING_STATUSES), "booked", "status"),
 ];
 const USAGE: &[FieldDef] = &[
@@ -367,11 +452,21 @@ const USAGE: &[FieldDef] = &[
 const RETRIEVAL: &[FieldDef] = &[
     req("branch", T::Branch, "branch"),
     req("title", T::Text, "periodical or microform requested"),
-    def("kind", T::Enum(&["periodical", "microform"]), "periodical", "kind"),
+    def(
+        "kind",
+        T::Enum(&["periodical", "microform"]),
+        "periodical",
+        "kind",
+    ),
     f("requested_by", T::Text, "who asked"),
     f("requested_at", T::DateTime, "when (defaults to now)"),
     f("fulfilled_at", T::DateTime, "when it was fulfilled"),
-    def("status", T::Enum(&["requested", "fulfilled", "cancelled"]), "requested", "status"),
+    def(
+        "status",
+        T::Enum(&["requested", "fulfilled", "cancelled"]),
+        "requested",
+        "status",
+    ),
 ];
 const PAGE: &[FieldDef] = &[
     req("title", T::Text, "title"),

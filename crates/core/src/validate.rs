@@ -87,8 +87,16 @@ pub fn parse_money(s: &str) -> Option<i64> {
     if frac.len() > 2 || whole.is_empty() && frac.is_empty() {
         return None;
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.replace(',', "").parse().ok()? };
-    let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.replace(',', "").parse().ok()?
+    };
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
     if whole < 0 || frac < 0 {
         return None;
     }
@@ -110,12 +118,23 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// Accepts YYYY-MM-DDTHH:MM, "YYYY-MM-DD HH:MM" and seconds; stores YYYY-MM-DDTHH:MM.
 pub fn normalise_datetime(s: &str) -> Option<String> {
     let s = s.trim().replace(' ', "T");
-    let s = if s.len() == 19 && s.ends_with(":00") { s[..16].to_string() } else { s };
+    let s = if s.len() == 19 && s.ends_with(":00") {
+        s[..16].to_string()
+    } else {
+        s
+    };
     parse_datetime(&s).map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
 }
 
 /// Checks one value against its declared type and converts it to its stored form.
-fn normalise_value(kind: Kind, name: &str, ty: FieldType, v: Value, ctx: &Ctx, lk: &dyn Lookup) -> Result<Value, ValidationError> {
+fn normalise_value(
+    kind: Kind,
+    name: &str,
+    ty: FieldType,
+    v: Value,
+    ctx: &Ctx,
+    lk: &dyn Lookup,
+) -> Result<Value, ValidationError> {
     if v.is_null() {
         return Ok(v);
     }
@@ -138,15 +157,26 @@ fn normalise_value(kind: Kind, name: &str, ty: FieldType, v: Value, ctx: &Ctx, l
         }
         FieldType::Int => match v {
             Value::Int(i) => Value::Int(i),
-            _ => Value::Int(text.parse().or_else(|_| err(name, format!("'{text}' is not a whole number")))?),
+            _ => Value::Int(
+                text.parse()
+                    .or_else(|_| err(name, format!("'{text}' is not a whole number")))?,
+            ),
         },
         FieldType::Money => match v {
             Value::Int(i) if i >= 0 => Value::Int(i),
-            _ => Value::Int(parse_money(&text).ok_or(()).or_else(|_| err(name, format!("'{text}' is not an amount like 12.50")))?),
+            _ => Value::Int(
+                parse_money(&text)
+                    .ok_or(())
+                    .or_else(|_| err(name, format!("'{text}' is not an amount like 12.50")))?,
+            ),
         },
         FieldType::Bool => match v {
             Value::Bool(b) => Value::Bool(b),
-            _ => Value::Bool(parse_bool(&text).ok_or(()).or_else(|_| err(name, format!("'{text}' is not yes or no")))?),
+            _ => Value::Bool(
+                parse_bool(&text)
+                    .ok_or(())
+                    .or_else(|_| err(name, format!("'{text}' is not yes or no")))?,
+            ),
         },
         FieldType::Date => {
             let d = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
@@ -154,7 +184,9 @@ fn normalise_value(kind: Kind, name: &str, ty: FieldType, v: Value, ctx: &Ctx, l
             Value::Str(d.format("%Y-%m-%d").to_string())
         }
         FieldType::DateTime => Value::Str(
-            normalise_datetime(&text).ok_or(()).or_else(|_| err(name, format!("'{text}' is not a time YYYY-MM-DDTHH:MM")))?,
+            normalise_datetime(&text)
+                .ok_or(())
+                .or_else(|_| err(name, format!("'{text}' is not a time YYYY-MM-DDTHH:MM")))?,
         ),
         FieldType::Enum(values) => {
             let t = text.to_ascii_lowercase().replace('_', "-");
@@ -165,7 +197,10 @@ fn normalise_value(kind: Kind, name: &str, ty: FieldType, v: Value, ctx: &Ctx, l
         }
         FieldType::Branch => Value::Str(check_branch(name, &text, lk)?),
         FieldType::Branches => {
-            let codes: Result<Vec<String>, _> = text.split(',').map(|c| check_branch(name, c.trim(), lk)).collect();
+            let codes: Result<Vec<String>, _> = text
+                .split(',')
+                .map(|c| check_branch(name, c.trim(), lk))
+                .collect();
             let mut codes = codes?;
             codes.sort();
             codes.dedup();
@@ -189,7 +224,13 @@ fn check_branch(field: &str, code: &str, lk: &dyn Lookup) -> Result<String, Vali
 
 /// Validate a create or an update. `input` holds only the fields given; the result is
 /// the complete record for a create, or only the changed fields for an update.
-pub fn validate(kind: Kind, op: Op<'_>, input: Fields, ctx: &Ctx, lk: &dyn Lookup) -> Result<Fields, ValidationError> {
+pub fn validate(
+    kind: Kind,
+    op: Op<'_>,
+    input: Fields,
+    ctx: &Ctx,
+    lk: &dyn Lookup,
+) -> Result<Fields, ValidationError> {
     let mut given = Fields::new();
     for (name, v) in input {
         let Some(def) = kind.field(&name) else {
@@ -202,12 +243,18 @@ pub fn validate(kind: Kind, op: Op<'_>, input: Fields, ctx: &Ctx, lk: &dyn Looku
             let mut m = Fields::new();
             for def in kind.fields() {
                 if let Some(d) = def.default {
-                    m.insert(def.name.to_string(), normalise_value(kind, def.name, def.ty, Value::Str(d.into()), ctx, lk)?);
+                    m.insert(
+                        def.name.to_string(),
+                        normalise_value(kind, def.name, def.ty, Value::Str(d.into()), ctx, lk)?,
+                    );
                 }
             }
             (m, None)
         }
-        Op::Update { id, existing } => (existing.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), Some(*id)),
+        Op::Update { id, existing } => (
+            existing.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(*id),
+        ),
     };
     fill_derived(kind, &mut given, &merged, ctx, lk)?;
     for (k, v) in &given {
@@ -221,14 +268,25 @@ pub fn validate(kind: Kind, op: Op<'_>, input: Fields, ctx: &Ctx, lk: &dyn Looku
     rules(kind, self_id, &merged, &given, ctx, lk)?;
     Ok(match op {
         Op::Create => merged.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-        Op::Update { existing, .. } => given.into_iter().filter(|(k, v)| existing.get(k) != Some(v)).collect(),
+        Op::Update { existing, .. } => given
+            .into_iter()
+            .filter(|(k, v)| existing.get(k) != Some(v))
+            .collect(),
     })
 }
 
 /// Fields the node fills in when staff leave them out.
-fn fill_derived(kind: Kind, given: &mut Fields, current: &Fields, ctx: &Ctx, lk: &dyn Lookup) -> Result<(), ValidationError> {
+fn fill_derived(
+    kind: Kind,
+    given: &mut Fields,
+    current: &Fields,
+    ctx: &Ctx,
+    lk: &dyn Lookup,
+) -> Result<(), ValidationError> {
     let now = ctx.now.format("%Y-%m-%dT%H:%M").to_string();
-    let absent = |g: &Fields, k: &str| g.get(k).is_none_or(Value::is_null) && current.get(k).is_none_or(Value::is_null);
+    let absent = |g: &Fields, k: &str| {
+        g.get(k).is_none_or(Value::is_null) && current.get(k).is_none_or(Value::is_null)
+    };
     match kind {
         Kind::Booking => {
             if let Some(station) = given.get("station").and_then(Value::as_str) {
@@ -236,7 +294,10 @@ fn fill_derived(kind: Kind, given: &mut Fields, current: &Fields, ctx: &Ctx, lk:
                     let branch = a.get("branch").cloned().unwrap_or(Value::Null);
                     match given.get("branch") {
                         Some(b) if !b.is_null() && *b != branch => {
-                            return err("branch", format!("station is at {}, not {}", branch.display(), b.display()))
+                            return err(
+                                "branch",
+                                format!("station is at {}, not {}", branch.display(), b.display()),
+                            )
                         }
                         _ => {
                             given.insert("branch".into(), branch);
@@ -250,15 +311,17 @@ fn fill_derived(kind: Kind, given: &mut Fields, current: &Fields, ctx: &Ctx, lk:
                 given.insert("opened_at".into(), Value::Str(now));
             }
             if absent(given, "branch") {
-                if let Some(a) = given.get("asset").and_then(Value::as_str).and_then(|a| lk.record(Kind::Asset, a)) {
+                if let Some(a) = given
+                    .get("asset")
+                    .and_then(Value::as_str)
+                    .and_then(|a| lk.record(Kind::Asset, a))
+                {
                     given.insert("branch".into(), a.get("branch").cloned().unwrap_or(Value::Null));
                 }
             }
         }
-        Kind::Retrieval => {
-            if absent(given, "requested_at") {
-                given.insert("requested_at".into(), Value::Str(now));
-            }
+        Kind::Retrieval if absent(given, "requested_at") => {
+            given.insert("requested_at".into(), Value::Str(now));
         }
         _ => {}
     }
@@ -276,8 +339,14 @@ fn b(f: &Fields, k: &str) -> bool {
 }
 
 fn end_after_start(f: &Fields) -> Result<(NaiveDateTime, NaiveDateTime), ValidationError> {
-    let start = s(f, "start").and_then(parse_datetime).ok_or(()).or_else(|_| err("start", "is required"))?;
-    let end = s(f, "end").and_then(parse_datetime).ok_or(()).or_else(|_| err("end", "is required"))?;
+    let start = s(f, "start")
+        .and_then(parse_datetime)
+        .ok_or(())
+        .or_else(|_| err("start", "is required"))?;
+    let end = s(f, "end")
+        .and_then(parse_datetime)
+        .ok_or(())
+        .or_else(|_| err("end", "is required"))?;
     if end <= start {
         return err("end", "is before the start");
     }
@@ -309,7 +378,12 @@ pub fn parse_rule(rule: &str) -> Option<Recurrence> {
         "quarterly" => Recurrence::Months(3),
         "yearly" | "annually" => Recurrence::Months(12),
         _ => {
-            let n: u32 = r.strip_prefix("every ")?.strip_suffix(" days")?.trim().parse().ok()?;
+            let n: u32 = r
+                .strip_prefix("every ")?
+                .strip_suffix(" days")?
+                .trim()
+                .parse()
+                .ok()?;
             if n == 0 || n > 3660 {
                 return None;
             }
@@ -340,8 +414,12 @@ pub struct Policy {
 impl Policy {
     pub fn of(branch: &Fields) -> Policy {
         Policy {
-            hours: s(branch, "hours").and_then(|h| Hours::parse(h).ok()).unwrap_or_default(),
-            closures: s(branch, "closures").and_then(|c| parse_closures(c).ok()).unwrap_or_default(),
+            hours: s(branch, "hours")
+                .and_then(|h| Hours::parse(h).ok())
+                .unwrap_or_default(),
+            closures: s(branch, "closures")
+                .and_then(|c| parse_closures(c).ok())
+                .unwrap_or_default(),
             session_minutes: i(branch, "session_minutes").unwrap_or(60),
             daily_cap_minutes: i(branch, "daily_cap_minutes").unwrap_or(120),
             express_minutes: i(branch, "express_minutes").unwrap_or(15),
@@ -361,23 +439,53 @@ pub fn booking_is_active(f: &Fields) -> bool {
     !matches!(s(f, "status"), Some("cancelled") | Some("no-show"))
 }
 
-fn booking_rules(id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &dyn Lookup) -> Result<(), ValidationError> {
+fn booking_rules(
+    id: Option<&str>,
+    f: &Fields,
+    given: &Fields,
+    ctx: &Ctx,
+    lk: &dyn Lookup,
+) -> Result<(), ValidationError> {
     let (start, end) = end_after_start(f)?;
     let station_id = s(f, "station").unwrap_or_default();
-    let station = lk.record(Kind::Asset, station_id).ok_or(()).or_else(|_| err("station", "unknown station"))?;
+    let station = lk
+        .record(Kind::Asset, station_id)
+        .ok_or(())
+        .or_else(|_| err("station", "unknown station"))?;
     if !b(&station, "bookable") {
-        return err("station", format!("{} is not a bookable station", s(&station, "tag").unwrap_or(station_id)));
+        return err(
+            "station",
+            format!(
+                "{} is not a bookable station",
+                s(&station, "tag").unwrap_or(station_id)
+            ),
+        );
     }
-    if matches!(s(&station, "status"), Some("retired") | Some("lost") | Some("in-repair")) {
-        return err("station", format!("{} is {}", s(&station, "tag").unwrap_or(station_id), s(&station, "status").unwrap_or("")));
+    if matches!(
+        s(&station, "status"),
+        Some("retired") | Some("lost") | Some("in-repair")
+    ) {
+        return err(
+            "station",
+            format!(
+                "{} is {}",
+                s(&station, "tag").unwrap_or(station_id),
+                s(&station, "status").unwrap_or("")
+            ),
+        );
     }
     let code = s(f, "branch").unwrap_or_default();
-    let branch = branch_fields(lk, code).ok_or(()).or_else(|_| err("branch", format!("unknown branch '{code}'")))?;
+    let branch = branch_fields(lk, code)
+        .ok_or(())
+        .or_else(|_| err("branch", format!("unknown branch '{code}'")))?;
     let policy = Policy::of(&branch);
     if !booking_is_active(f) {
         return Ok(());
     }
-    let timing_changed = id.is_none() || given.contains_key("start") || given.contains_key("end") || given.contains_key("status");
+    let timing_changed = id.is_none()
+        || given.contains_key("start")
+        || given.contains_key("end")
+        || given.contains_key("status");
     if !timing_changed {
         return Ok(());
     }
@@ -390,13 +498,26 @@ fn booking_rules(id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &d
     if minute_of_day(&start) < open || minute_of_day(&end) > close {
         return err(
             "start",
-            format!("outside opening hours ({:02}:{:02}-{:02}:{:02})", open / 60, open % 60, close / 60, close % 60),
+            format!(
+                "outside opening hours ({:02}:{:02}-{:02}:{:02})",
+                open / 60,
+                open % 60,
+                close / 60,
+                close % 60
+            ),
         );
     }
     let length = (end - start).num_minutes();
-    let max = if b(&station, "express") { policy.express_minutes } else { policy.session_minutes };
+    let max = if b(&station, "express") {
+        policy.express_minutes
+    } else {
+        policy.session_minutes
+    };
     if length > max {
-        return err("end", format!("session of {length} minutes is longer than the {max} minutes allowed"));
+        return err(
+            "end",
+            format!("session of {length} minutes is longer than the {max} minutes allowed"),
+        );
     }
     if id.is_none() {
         let grace = chrono::Duration::minutes(policy.grace_minutes);
@@ -404,7 +525,10 @@ fn booking_rules(id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &d
             return err("start", "is in the past");
         }
         if (start.date() - ctx.now.date()).num_days() > policy.book_ahead_days {
-            return err("start", format!("bookings open only {} days ahead", policy.book_ahead_days));
+            return err(
+                "start",
+                format!("bookings open only {} days ahead", policy.book_ahead_days),
+            );
         }
     }
     let day = start.date().format("%Y-%m-%d").to_string();
@@ -414,12 +538,22 @@ fn booking_rules(id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &d
         if Some(other_id.as_str()) == id || !booking_is_active(&o) {
             continue;
         }
-        let (Some(os), Some(oe)) = (s(&o, "start").and_then(parse_datetime), s(&o, "end").and_then(parse_datetime)) else {
+        let (Some(os), Some(oe)) = (
+            s(&o, "start").and_then(parse_datetime),
+            s(&o, "end").and_then(parse_datetime),
+        ) else {
             continue;
         };
         let overlaps = os < end && start < oe;
         if overlaps && s(&o, "station") == Some(station_id) {
-            return err("start", format!("station is already booked {}-{}", os.format("%H:%M"), oe.format("%H:%M")));
+            return err(
+                "start",
+                format!(
+                    "station is already booked {}-{}",
+                    os.format("%H:%M"),
+                    oe.format("%H:%M")
+                ),
+            );
         }
         if s(&o, "patron") == Some(patron) {
             if overlaps {
@@ -431,20 +565,34 @@ fn booking_rules(id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &d
     if patron_minutes > policy.daily_cap_minutes {
         return err(
             "patron",
-            format!("would have {patron_minutes} minutes booked that day; the cap is {}", policy.daily_cap_minutes),
+            format!(
+                "would have {patron_minutes} minutes booked that day; the cap is {}",
+                policy.daily_cap_minutes
+            ),
         );
     }
     Ok(())
 }
 
-fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk: &dyn Lookup) -> Result<(), ValidationError> {
+fn rules(
+    kind: Kind,
+    id: Option<&str>,
+    f: &Fields,
+    given: &Fields,
+    ctx: &Ctx,
+    lk: &dyn Lookup,
+) -> Result<(), ValidationError> {
     match kind {
         Kind::Branch => {
             let code = s(f, "code").unwrap_or_default();
             if !crate::docid::is_branch_code(code) {
                 return err("code", "must be 2-8 capital letters or digits");
             }
-            if lk.find(Kind::Branch, "code", &Value::from(code)).iter().any(|(o, _)| Some(o.as_str()) != id) {
+            if lk
+                .find(Kind::Branch, "code", &Value::from(code))
+                .iter()
+                .any(|(o, _)| Some(o.as_str()) != id)
+            {
                 return err("code", format!("branch {code} already exists"));
             }
             if let Some(h) = s(f, "hours") {
@@ -453,7 +601,12 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
             if let Some(c) = s(f, "closures") {
                 parse_closures(c).or_else(|m| err("closures", m))?;
             }
-            for n in ["session_minutes", "daily_cap_minutes", "express_minutes", "book_ahead_days"] {
+            for n in [
+                "session_minutes",
+                "daily_cap_minutes",
+                "express_minutes",
+                "book_ahead_days",
+            ] {
                 if i(f, n).is_some_and(|v| v <= 0) {
                     return err(n, "must be more than 0");
                 }
@@ -467,7 +620,11 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
         }
         Kind::Asset => {
             let tag = s(f, "tag").unwrap_or_default();
-            if lk.find(Kind::Asset, "tag", &Value::from(tag)).iter().any(|(o, _)| Some(o.as_str()) != id) {
+            if lk
+                .find(Kind::Asset, "tag", &Value::from(tag))
+                .iter()
+                .any(|(o, _)| Some(o.as_str()) != id)
+            {
                 return err("tag", format!("asset tag {tag} is already used"));
             }
             non_negative(f, &["purchase_cost", "warranty_months"])?;
@@ -506,7 +663,10 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
                 return err("qty", "must be more than 0");
             }
             if id.is_none() && matches!(mk, "issue" | "transfer-out") {
-                let (item, branch) = (s(f, "item").unwrap_or_default(), s(f, "branch").unwrap_or_default());
+                let (item, branch) = (
+                    s(f, "item").unwrap_or_default(),
+                    s(f, "branch").unwrap_or_default(),
+                );
                 let level = lk.stock_level(item, branch);
                 if qty > level {
                     return err("qty", format!("{branch} has only {level} in stock"));
@@ -530,7 +690,9 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
         Kind::Transfer => {
             match (s(f, "asset"), s(f, "item")) {
                 (None, None) => return err("asset", "give an asset or a stock item"),
-                (Some(_), Some(_)) => return err("item", "a transfer moves an asset or a stock item, not both"),
+                (Some(_), Some(_)) => {
+                    return err("item", "a transfer moves an asset or a stock item, not both")
+                }
                 (None, Some(_)) if i(f, "qty").unwrap_or(0) <= 0 => return err("qty", "must be more than 0"),
                 _ => {}
             }
@@ -541,7 +703,10 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
                 if let Some(a) = s(f, "asset") {
                     let asset = lk.record(Kind::Asset, a).unwrap_or_default();
                     if s(&asset, "branch") != s(f, "from_branch") {
-                        return err("from_branch", format!("the asset is at {}", s(&asset, "branch").unwrap_or("?")));
+                        return err(
+                            "from_branch",
+                            format!("the asset is at {}", s(&asset, "branch").unwrap_or("?")),
+                        );
                     }
                 }
                 if let (Some(item), Some(from)) = (s(f, "item"), s(f, "from_branch")) {
@@ -554,7 +719,10 @@ fn rules(kind: Kind, id: Option<&str>, f: &Fields, given: &Fields, ctx: &Ctx, lk
         }
         Kind::Task => {
             if parse_rule(s(f, "rule").unwrap_or_default()).is_none() {
-                return err("rule", "use daily, weekly, monthly, quarterly, yearly or 'every N days'");
+                return err(
+                    "rule",
+                    "use daily, weekly, monthly, quarterly, yearly or 'every N days'",
+                );
             }
         }
         Kind::TaskRun => non_negative(f, &["size_mb"])?,

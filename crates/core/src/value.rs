@@ -91,8 +91,5 @@ pub type Fields = BTreeMap<String, Value>;
 
 /// Convenience for building field maps in code and tests.
 pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -22,9 +22,17 @@ pub struct DemoSize {
 
 impl DemoSize {
     /// About 12 branches, 300 public PCs, three months of history.
-    pub const FULL: DemoSize = DemoSize { branches: 12, days: 90, central_pcs: 80 };
+    pub const FULL: DemoSize = DemoSize {
+        branches: 12,
+        days: 90,
+        central_pcs: 80,
+    };
     /// Small enough for tests.
-    pub const SMALL: DemoSize = DemoSize { branches: 3, days: 4, central_pcs: 8 };
+    pub const SMALL: DemoSize = DemoSize {
+        branches: 3,
+        days: 4,
+        central_pcs: 8,
+    };
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -51,8 +59,8 @@ const FIRST: &[&str] = &[
     "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wen", "Yusuf", "Zoe",
 ];
 const LAST: &[&str] = &[
-    "Alvarez", "Brooks", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen", "Kowalski",
-    "Lopez", "Murphy", "Nguyen", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
+    "Alvarez", "Brooks", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
+    "Kowalski", "Lopez", "Murphy", "Nguyen", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
 ];
 
 fn f<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
@@ -65,7 +73,11 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
     let start = today - Duration::days(size.days);
     let at = |d: NaiveDate, h: u32| d.and_hms_opt(h, 0, 0).unwrap_or_default();
     node.set_clock(Clock::Fixed(at(start - Duration::days(30), 9)));
-    let branches: Vec<(&str, &str)> = BRANCHES.iter().take(size.branches.clamp(1, BRANCHES.len())).copied().collect();
+    let branches: Vec<(&str, &str)> = BRANCHES
+        .iter()
+        .take(size.branches.clamp(1, BRANCHES.len()))
+        .copied()
+        .collect();
 
     // Branches (the first exists since init) and their rooms.
     for (i, (code, name)) in branches.iter().enumerate() {
@@ -100,22 +112,48 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
     let mut name_i = 0usize;
     let mut next_name = || {
         name_i += 1;
-        format!("{} {}", FIRST[name_i % FIRST.len()], LAST[(name_i * 7) % LAST.len()])
+        format!(
+            "{} {}",
+            FIRST[name_i % FIRST.len()],
+            LAST[(name_i * 7) % LAST.len()]
+        )
     };
-    let mut staff = vec![f([("name", next_name().into()), ("role", "coordinator".into()), ("branch", "CEN".into())])];
+    let mut staff = vec![f([
+        ("name", next_name().into()),
+        ("role", "coordinator".into()),
+        ("branch", "CEN".into()),
+    ])];
     for _ in 0..3 {
-        staff.push(f([("name", next_name().into()), ("role", "technician".into()), ("branch", "CEN".into())]));
+        staff.push(f([
+            ("name", next_name().into()),
+            ("role", "technician".into()),
+            ("branch", "CEN".into()),
+        ]));
     }
     for (code, _) in &branches {
-        staff.push(f([("name", next_name().into()), ("role", "gateway-manager".into()), ("branch", (*code).into())]));
+        staff.push(f([
+            ("name", next_name().into()),
+            ("role", "gateway-manager".into()),
+            ("branch", (*code).into()),
+        ]));
         for _ in 0..2 {
-            staff.push(f([("name", next_name().into()), ("role", "gateway-assistant".into()), ("branch", (*code).into())]));
+            staff.push(f([
+                ("name", next_name().into()),
+                ("role", "gateway-assistant".into()),
+                ("branch", (*code).into()),
+            ]));
         }
     }
     for s in &mut staff {
         let n = s.get("name").map(Value::display).unwrap_or_default();
-        s.insert("email".into(), format!("{}@library.example", n.to_lowercase().replace(' ', ".")).into());
-        s.insert("phone".into(), format!("555-02{:02}", rng.gen_range(0..100)).into());
+        s.insert(
+            "email".into(),
+            format!("{}@library.example", n.to_lowercase().replace(' ', ".")).into(),
+        );
+        s.insert(
+            "phone".into(),
+            format!("555-02{:02}", rng.gen_range(0..100)).into(),
+        );
     }
     node.create_many(Kind::Staff, staff)?;
     let technicians: Vec<String> = node
@@ -157,7 +195,11 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
     let mut assets = Vec::new();
     let mut stations: HashMap<String, Vec<String>> = HashMap::new();
     for (bi, (code, _)) in branches.iter().enumerate() {
-        let pcs = if bi == 0 { size.central_pcs } else { (size.central_pcs / 4).max(4) + bi % 3 };
+        let pcs = if bi == 0 {
+            size.central_pcs
+        } else {
+            (size.central_pcs / 4).max(4) + bi % 3
+        };
         let mut add = |cat: &str, n: usize, model: (&str, &str), supplier: &str, public: bool| {
             for k in 0..n {
                 let tag = format!("{code}-{}-{:03}", &cat[..2].to_ascii_uppercase(), k + 1);
@@ -168,15 +210,27 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                     ("category", cat.into()),
                     ("manufacturer", model.0.into()),
                     ("model", model.1.into()),
-                    ("serial", format!("SN{}", rng.gen_range(10_000_000u64..99_999_999)).into()),
+                    (
+                        "serial",
+                        format!("SN{}", rng.gen_range(10_000_000u64..99_999_999)).into(),
+                    ),
                     ("status", "deployed".into()),
                     ("branch", (*code).into()),
-                    ("location", if public { "Gateway Center" } else { "Staff Office" }.into()),
+                    (
+                        "location",
+                        if public { "Gateway Center" } else { "Staff Office" }.into(),
+                    ),
                     ("supplier", supplier.into()),
                     ("purchase_date", bought.format("%Y-%m-%d").to_string().into()),
                     ("purchase_cost", Value::Int(rng.gen_range(20_000..150_000))),
                     ("warranty_months", Value::Int(36)),
-                    ("eol_date", (bought + Duration::days(5 * 365)).format("%Y-%m-%d").to_string().into()),
+                    (
+                        "eol_date",
+                        (bought + Duration::days(5 * 365))
+                            .format("%Y-%m-%d")
+                            .to_string()
+                            .into(),
+                    ),
                 ]);
                 if cat == "public-pc" || cat == "staff-pc" {
                     a.insert("hostname".into(), tag.to_lowercase().into());
@@ -192,13 +246,37 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                 assets.push(a);
             }
         };
-        add("public-pc", pcs, ("Dell", "OptiPlex 7010"), "CDW Government", true);
-        add("staff-pc", pcs * 2 / 3, ("Lenovo", "ThinkCentre M70q"), "CDW Government", false);
-        add("printer", 3 + bi % 3, ("HP", "LaserJet M507"), "Metro Office Supply", true);
+        add(
+            "public-pc",
+            pcs,
+            ("Dell", "OptiPlex 7010"),
+            "CDW Government",
+            true,
+        );
+        add(
+            "staff-pc",
+            pcs * 2 / 3,
+            ("Lenovo", "ThinkCentre M70q"),
+            "CDW Government",
+            false,
+        );
+        add(
+            "printer",
+            3 + bi % 3,
+            ("HP", "LaserJet M507"),
+            "Metro Office Supply",
+            true,
+        );
         add("scanner", 1, ("Epson", "DS-770"), "CDW Government", true);
         add("network", 2, ("Cisco", "Catalyst 1000"), "CDW Government", false);
         if bi % 2 == 0 {
-            add("microform-reader", 1, ("ScanPro", "3000"), "ePlus Micrographics", true);
+            add(
+                "microform-reader",
+                1,
+                ("ScanPro", "3000"),
+                "ePlus Micrographics",
+                true,
+            );
         }
         if bi == 0 {
             add("server", 3, ("Dell", "PowerEdge R350"), "CDW Government", false);
@@ -208,7 +286,13 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
     node.create_many(Kind::Asset, assets)?;
 
     // Licences and some seats.
-    let licences = [("Microsoft Office LTSC", 400), ("Deep Freeze", 350), ("PC reservation software", 320), ("Adobe Acrobat", 40), ("Antivirus", 600)];
+    let licences = [
+        ("Microsoft Office LTSC", 400),
+        ("Deep Freeze", 350),
+        ("PC reservation software", 320),
+        ("Adobe Acrobat", 40),
+        ("Antivirus", 600),
+    ];
     node.create_many(
         Kind::Licence,
         licences
@@ -220,20 +304,36 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                     ("seats", Value::Int(*seats)),
                     ("vendor", "CDW Government".into()),
                     ("key", format!("KEY-{:04}-{:04}", i * 13 + 7, i * 101 + 3).into()),
-                    ("expiry", (today + Duration::days(30 + 60 * i as i64)).format("%Y-%m-%d").to_string().into()),
+                    (
+                        "expiry",
+                        (today + Duration::days(30 + 60 * i as i64))
+                            .format("%Y-%m-%d")
+                            .to_string()
+                            .into(),
+                    ),
                 ])
             })
             .collect(),
     )?;
     let acrobat = node.get(Kind::Licence, "Adobe Acrobat")?.id;
     let staff_pcs: Vec<String> = node
-        .list(Kind::Asset, &branchline_store::Filter { fields: vec![("category".into(), "staff-pc".into())], limit: Some(30), ..Default::default() })?
+        .list(
+            Kind::Asset,
+            &branchline_store::Filter {
+                fields: vec![("category".into(), "staff-pc".into())],
+                limit: Some(30),
+                ..Default::default()
+            },
+        )?
         .into_iter()
         .map(|a| a.id)
         .collect();
     node.create_many(
         Kind::Seat,
-        staff_pcs.iter().map(|a| f([("licence", acrobat.clone().into()), ("asset", a.clone().into())])).collect(),
+        staff_pcs
+            .iter()
+            .map(|a| f([("licence", acrobat.clone().into()), ("asset", a.clone().into())]))
+            .collect(),
     )?;
 
     // Supplies and spare parts, stocked at every branch.
@@ -271,7 +371,12 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
             let qty = it.int("target_level").unwrap_or(5);
             node.create(
                 Kind::Movement,
-                f([("item", it.id.clone().into()), ("branch", (*code).into()), ("kind", "receive".into()), ("qty", Value::Int(qty))]),
+                f([
+                    ("item", it.id.clone().into()),
+                    ("branch", (*code).into()),
+                    ("kind", "receive".into()),
+                    ("qty", Value::Int(qty)),
+                ]),
             )?;
             levels.insert((it.id.clone(), code.to_string()), qty);
         }
@@ -305,7 +410,10 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
     let station_ids: HashMap<String, Vec<String>> = stations
         .iter()
         .map(|(b, tags)| {
-            let ids = tags.iter().filter_map(|t| node.get(Kind::Asset, t).ok().map(|a| a.id)).collect();
+            let ids = tags
+                .iter()
+                .filter_map(|t| node.get(Kind::Asset, t).ok().map(|a| a.id))
+                .collect();
             (b.clone(), ids)
         })
         .collect();
@@ -314,13 +422,22 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
         .map(|(c, _)| {
             let b = node.get(Kind::Branch, c).ok();
             let h = b
-                .and_then(|b| b.str("hours").and_then(|h| branchline_core::hours::Hours::parse(h).ok()))
+                .and_then(|b| {
+                    b.str("hours")
+                        .and_then(|h| branchline_core::hours::Hours::parse(h).ok())
+                })
                 .unwrap_or_default();
             (c.to_string(), h)
         })
         .collect();
     let printers: Vec<(String, String)> = node
-        .list(Kind::Asset, &branchline_store::Filter { fields: vec![("category".into(), "printer".into())], ..Default::default() })?
+        .list(
+            Kind::Asset,
+            &branchline_store::Filter {
+                fields: vec![("category".into(), "printer".into())],
+                ..Default::default()
+            },
+        )?
         .into_iter()
         .map(|a| (a.id.clone(), a.str("branch").unwrap_or_default().to_string()))
         .collect();
@@ -333,7 +450,9 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
         let mut patron_minutes: HashMap<&str, i64> = HashMap::new();
         let mut patron_slots: std::collections::HashSet<(&str, u32)> = std::collections::HashSet::new();
         for (code, hours) in &branch_hours {
-            let Some((open, close)) = hours.on(day, &[]) else { continue };
+            let Some((open, close)) = hours.on(day, &[]) else {
+                continue;
+            };
             let ids = station_ids.get(code).cloned().unwrap_or_default();
             let mut slots = Vec::new();
             for (si, st) in ids.iter().enumerate().skip(2) {
@@ -418,20 +537,38 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                 ("asset", asset.into()),
                 ("category", cat.into()),
                 ("summary", summary.into()),
-                ("urgency", ["low", "normal", "normal", "high"][rng.gen_range(0..4)].into()),
+                (
+                    "urgency",
+                    ["low", "normal", "normal", "high"][rng.gen_range(0..4)].into(),
+                ),
                 ("opened_at", opened.format("%Y-%m-%dT%H:%M").to_string().into()),
-                ("assignee", technicians[rng.gen_range(0..technicians.len())].clone().into()),
+                (
+                    "assignee",
+                    technicians[rng.gen_range(0..technicians.len())].clone().into(),
+                ),
                 ("reported_by", "Gateway desk".into()),
             ]);
             if solved {
                 let resp = opened + Duration::minutes(rng.gen_range(10..240));
                 let done = resp + Duration::minutes(rng.gen_range(30..3000));
                 t.insert("status".into(), "closed".into());
-                t.insert("first_response_at".into(), resp.format("%Y-%m-%dT%H:%M").to_string().into());
-                t.insert("solved_at".into(), done.format("%Y-%m-%dT%H:%M").to_string().into());
-                t.insert("closed_at".into(), done.format("%Y-%m-%dT%H:%M").to_string().into());
+                t.insert(
+                    "first_response_at".into(),
+                    resp.format("%Y-%m-%dT%H:%M").to_string().into(),
+                );
+                t.insert(
+                    "solved_at".into(),
+                    done.format("%Y-%m-%dT%H:%M").to_string().into(),
+                );
+                t.insert(
+                    "closed_at".into(),
+                    done.format("%Y-%m-%dT%H:%M").to_string().into(),
+                );
                 t.insert("resolution".into(), "Fixed on site".into());
-                t.insert("out_of_service_minutes".into(), Value::Int((done - opened).num_minutes()));
+                t.insert(
+                    "out_of_service_minutes".into(),
+                    Value::Int((done - opened).num_minutes()),
+                );
             } else {
                 t.insert("status".into(), "assigned".into());
             }
@@ -446,10 +583,20 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
             let level = levels.get(&key).copied().unwrap_or(0);
             let mv = if level > 0 {
                 levels.insert(key, level - 1);
-                f([("item", toner.clone().into()), ("branch", code.into()), ("kind", "issue".into()), ("qty", Value::Int(1))])
+                f([
+                    ("item", toner.clone().into()),
+                    ("branch", code.into()),
+                    ("kind", "issue".into()),
+                    ("qty", Value::Int(1)),
+                ])
             } else {
                 levels.insert(key, level + 6);
-                f([("item", toner.clone().into()), ("branch", code.into()), ("kind", "receive".into()), ("qty", Value::Int(6))])
+                f([
+                    ("item", toner.clone().into()),
+                    ("branch", code.into()),
+                    ("kind", "receive".into()),
+                    ("qty", Value::Int(6)),
+                ])
             };
             node.create(Kind::Movement, mv)?;
         }
@@ -467,12 +614,18 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                     ("task", t.id.clone().into()),
                     ("date", day.format("%Y-%m-%d").to_string().into()),
                     ("result", if ok { "ok" } else { "failed" }.into()),
-                    ("staff", technicians[rng.gen_range(0..technicians.len())].clone().into()),
+                    (
+                        "staff",
+                        technicians[rng.gen_range(0..technicians.len())].clone().into(),
+                    ),
                 ]);
                 if t.str("kind") == Some("backup") {
                     r.insert("media".into(), "NAS-01".into());
                     r.insert("size_mb".into(), Value::Int(rng.gen_range(20_000..40_000)));
-                    r.insert("restore_verified".into(), (day.weekday() == chrono::Weekday::Mon && ok).into());
+                    r.insert(
+                        "restore_verified".into(),
+                        (day.weekday() == chrono::Weekday::Mon && ok).into(),
+                    );
                 }
                 runs.push(r);
             }
@@ -488,7 +641,13 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                     ("staff", tech.into()),
                     ("branches", codes.join(",").into()),
                     ("start", at(day, 8).format("%Y-%m-%dT%H:%M").to_string().into()),
-                    ("end", (at(day, 8) + Duration::days(7)).format("%Y-%m-%dT%H:%M").to_string().into()),
+                    (
+                        "end",
+                        (at(day, 8) + Duration::days(7))
+                            .format("%Y-%m-%dT%H:%M")
+                            .to_string()
+                            .into(),
+                    ),
                     ("phone", "555-0199".into()),
                 ])],
             )?;
@@ -498,7 +657,15 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
             node.create_many(
                 Kind::Training,
                 vec![f([
-                    ("title", ["New reservation system", "Printing and scanning", "Basic troubleshooting"][rng.gen_range(0..3)].into()),
+                    (
+                        "title",
+                        [
+                            "New reservation system",
+                            "Printing and scanning",
+                            "Basic troubleshooting",
+                        ][rng.gen_range(0..3)]
+                        .into(),
+                    ),
                     ("trainer", technicians[0].clone().into()),
                     ("branch", code.into()),
                     ("start", at(day, 9).format("%Y-%m-%dT%H:%M").to_string().into()),
@@ -514,8 +681,14 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
                     ("branch", "CEN".into()),
                     ("title", "The Evening Star, microfilm reel 1954-03".into()),
                     ("kind", "microform".into()),
-                    ("requested_at", at(day, 10).format("%Y-%m-%dT%H:%M").to_string().into()),
-                    ("status", if day < today { "fulfilled" } else { "requested" }.into()),
+                    (
+                        "requested_at",
+                        at(day, 10).format("%Y-%m-%dT%H:%M").to_string().into(),
+                    ),
+                    (
+                        "status",
+                        if day < today { "fulfilled" } else { "requested" }.into(),
+                    ),
                 ])],
             )?;
         }

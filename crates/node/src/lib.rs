@@ -2,9 +2,9 @@
 //! the daemon and the desktop app all call. Every command, query and merge goes
 //! through [`Node`], so every front end can do everything.
 
+pub mod demo;
 mod error;
 mod lookup;
-pub mod demo;
 
 pub use error::{NodeError, Result};
 
@@ -118,11 +118,17 @@ pub fn db_path(dir: &Path) -> PathBuf {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
-    move |source| NodeError::Io { path: path.display().to_string(), source }
+    move |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> NodeError {
-    NodeError::Invalid(ValidationError { field: field.to_string(), message: message.into() })
+    NodeError::Invalid(ValidationError {
+        field: field.to_string(),
+        message: message.into(),
+    })
 }
 
 /// Load a document into the cache (or bring the cached copy up to date with
@@ -164,7 +170,10 @@ fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
     tx.index_clear_doc(&key)?;
     let records = doc::read_all(doc, id);
     for r in &records {
-        tx.index_put(IndexRow { record: r, doc_id: &key })?;
+        tx.index_put(IndexRow {
+            record: r,
+            doc_id: &key,
+        })?;
     }
     let conflicts = conflict::detect(id, doc);
     tx.set_conflicts(&key, &conflicts)?;
@@ -174,10 +183,38 @@ fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
     Ok(conflicts.len())
 }
 
+/// Index just the records a merge touched, then the document's conflicts.
+fn reindex_records(
+    tx: &Tx<'_>,
+    id: &DocId,
+    doc: &Automerge,
+    changed: &BTreeSet<(Kind, String)>,
+) -> Result<()> {
+    let key = id.to_string();
+    for (kind, rid) in changed {
+        if let Some(r) = doc::read_record(doc, *kind, rid) {
+            tx.index_put(IndexRow {
+                record: &r,
+                doc_id: &key,
+            })?;
+        }
+    }
+    if matches!(id, DocId::Inventory | DocId::Bookings(..)) {
+        tx.set_conflicts(&key, &conflict::detect(id, doc))?;
+    }
+    if changed.iter().any(|(k, _)| *k == Kind::Movement) {
+        tx.set_stock_levels(&stock_levels_of(doc))?;
+    }
+    Ok(())
+}
+
 fn stock_levels_of(doc: &Automerge) -> Vec<(String, String, i64)> {
     let mut levels: BTreeMap<(String, String), i64> = BTreeMap::new();
     for m in doc::read_records(doc, Kind::Movement) {
-        let k = (m.str("item").unwrap_or_default().to_string(), m.str("branch").unwrap_or_default().to_string());
+        let k = (
+            m.str("item").unwrap_or_default().to_string(),
+            m.str("branch").unwrap_or_default().to_string(),
+        );
         *levels.entry(k).or_default() += doc::movement_delta(&m.fields);
     }
     levels.into_iter().map(|((i, b), l)| (i, b, l)).collect()
@@ -205,7 +242,9 @@ impl W<'_, '_> {
             let key = id.to_string();
             let mut seq = 0;
             for c in doc.get_changes(&[]) {
-                seq = self.tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?;
+                seq = self
+                    .tx
+                    .append_change(&key, &c.hash().to_string(), c.raw_bytes())?;
             }
             self.docs.insert(id.clone(), Loaded { doc, seq });
         } else if self.tx.change_count(&id.to_string())? > COMPACT_AFTER {
@@ -237,7 +276,12 @@ impl W<'_, '_> {
     }
 
     /// Write records into one document as one automerge change, persist it and index them.
-    fn put(&mut self, doc_id: &DocId, op: &str, writes: Vec<(Kind, String, Fields, bool)>) -> Result<Vec<Record>> {
+    fn put(
+        &mut self,
+        doc_id: &DocId,
+        op: &str,
+        writes: Vec<(Kind, String, Fields, bool)>,
+    ) -> Result<Vec<Record>> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
@@ -246,7 +290,11 @@ impl W<'_, '_> {
             kind: writes.first().map(|w| w.0),
             ids: writes.iter().map(|w| w.1.clone()).take(16).collect(),
             staff: self.staff.clone(),
-            fields: if writes.len() == 1 { writes[0].2.clone() } else { Fields::new() },
+            fields: if writes.len() == 1 {
+                writes[0].2.clone()
+            } else {
+                Fields::new()
+            },
         };
         let with_meta: Vec<(Kind, String, Fields, bool)> = writes
             .into_iter()
@@ -259,7 +307,11 @@ impl W<'_, '_> {
         let doc = self.doc(doc_id)?;
         let heads = doc.get_heads();
         doc.transact_with(
-            |_| CommitOptions::default().with_message(msg.encode()).with_time(time),
+            |_| {
+                CommitOptions::default()
+                    .with_message(msg.encode())
+                    .with_time(time)
+            },
             |tx| {
                 for (kind, id, fields, create) in &with_meta {
                     doc::put_record(tx, *kind, id, fields, *create)?;
@@ -277,7 +329,10 @@ impl W<'_, '_> {
         self.persist(doc_id, &heads)?;
         let key = doc_id.to_string();
         for r in &records {
-            self.tx.index_put(IndexRow { record: r, doc_id: &key })?;
+            self.tx.index_put(IndexRow {
+                record: r,
+                doc_id: &key,
+            })?;
             self.look.written(r);
             if r.kind == Kind::Movement {
                 self.movements = true;
@@ -287,11 +342,22 @@ impl W<'_, '_> {
         Ok(records)
     }
 
-    fn persist(&mut self, doc_id: &DocId, since: &[ChangeHash]) -> Result<()> {
+    /// Store the change just committed locally to a document.
+    fn persist(&mut self, doc_id: &DocId, before: &[ChangeHash]) -> Result<()> {
         let key = doc_id.to_string();
-        let Some(l) = self.docs.get_mut(doc_id) else { return Ok(()) };
-        for c in l.doc.get_changes(since) {
-            l.seq = l.seq.max(self.tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
+        let Some(l) = self.docs.get_mut(doc_id) else {
+            return Ok(());
+        };
+        if l.doc.get_heads() == before {
+            return Ok(());
+        }
+        // The last local change is the one just made: cheaper than asking automerge
+        // for everything since `before`, which walks the history.
+        if let Some(c) = l.doc.get_last_local_change() {
+            l.seq = l.seq.max(
+                self.tx
+                    .append_change(&key, &c.hash().to_string(), c.raw_bytes())?,
+            );
         }
         Ok(())
     }
@@ -299,28 +365,42 @@ impl W<'_, '_> {
     fn resolve(&self, kind: Kind, key: &str) -> Result<String> {
         match self.look.resolve_id(kind, key) {
             Ok(Some(id)) => Ok(id),
-            Ok(None) => Err(NodeError::NotFound { kind: kind.to_string(), key: key.to_string() }),
-            Err(hint) => Err(NodeError::Ambiguous { kind: kind.to_string(), key: key.to_string(), hint }),
+            Ok(None) => Err(NodeError::NotFound {
+                kind: kind.to_string(),
+                key: key.to_string(),
+            }),
+            Err(hint) => Err(NodeError::Ambiguous {
+                kind: kind.to_string(),
+                key: key.to_string(),
+                hint,
+            }),
         }
     }
 
     fn existing(&self, kind: Kind, key: &str) -> Result<(Record, DocId)> {
         let id = self.resolve(kind, key)?;
-        let (r, doc) = self
-            .tx
-            .record(&id)?
-            .ok_or_else(|| NodeError::NotFound { kind: kind.to_string(), key: key.to_string() })?;
+        let (r, doc) = self.tx.record(&id)?.ok_or_else(|| NodeError::NotFound {
+            kind: kind.to_string(),
+            key: key.to_string(),
+        })?;
         let doc: DocId = doc.parse().map_err(|e| NodeError::Usage(format!("{e}")))?;
         Ok((r, doc))
     }
 
     fn next_ticket_number(&self, branch: &str) -> Result<String> {
-        let filter = Filter { branch: Some(branch.to_string()), ..Default::default() };
+        let filter = Filter {
+            branch: Some(branch.to_string()),
+            ..Default::default()
+        };
         let max = self
             .tx
             .list(Kind::Ticket, &filter)?
             .iter()
-            .filter_map(|t| t.str("number").and_then(|n| n.rsplit('-').next()).and_then(|n| n.parse::<u32>().ok()))
+            .filter_map(|t| {
+                t.str("number")
+                    .and_then(|n| n.rsplit('-').next())
+                    .and_then(|n| n.parse::<u32>().ok())
+            })
             .max()
             .unwrap_or(0);
         Ok(format!("{branch}-{:04}", max + 1))
@@ -328,7 +408,9 @@ impl W<'_, '_> {
 
     fn create(&mut self, kind: Kind, input: Fields) -> Result<Record> {
         if kind == Kind::Device {
-            return Err(NodeError::Usage("devices join with an invite; they are not created by hand".into()));
+            return Err(NodeError::Usage(
+                "devices join with an invite; they are not created by hand".into(),
+            ));
         }
         self.create_unchecked_kind(kind, input)
     }
@@ -355,17 +437,27 @@ impl W<'_, '_> {
     fn after_create(&mut self, rec: &Record) -> Result<()> {
         match rec.kind {
             Kind::TaskRun => {
-                let (task, date) = (rec.str("task").unwrap_or_default().to_string(), rec.str("date").unwrap_or_default().to_string());
+                let (task, date) = (
+                    rec.str("task").unwrap_or_default().to_string(),
+                    rec.str("date").unwrap_or_default().to_string(),
+                );
                 self.advance_task(&task, &date)?;
             }
             Kind::Transfer => {
                 if let Some(asset) = rec.str("asset") {
-                    self.update(Kind::Asset, asset, [("status".to_string(), Value::from("in-transit"))].into())?;
+                    self.update(
+                        Kind::Asset,
+                        asset,
+                        [("status".to_string(), Value::from("in-transit"))].into(),
+                    )?;
                 }
                 if let Some(item) = rec.str("item") {
                     let f: Fields = [
                         ("item".to_string(), Value::from(item)),
-                        ("branch".to_string(), rec.get("from_branch").cloned().unwrap_or(Value::Null)),
+                        (
+                            "branch".to_string(),
+                            rec.get("from_branch").cloned().unwrap_or(Value::Null),
+                        ),
                         ("kind".to_string(), Value::from("transfer-out")),
                         ("qty".to_string(), rec.get("qty").cloned().unwrap_or(Value::Null)),
                         ("transfer".to_string(), Value::Str(rec.id.clone())),
@@ -388,7 +480,11 @@ impl W<'_, '_> {
             if let Some(next) = validate::next_due(rule, date) {
                 let next = next.format("%Y-%m-%d").to_string();
                 if task.str("next_due").is_none_or(|d| d < next.as_str()) {
-                    self.update(Kind::Task, task_id, [("next_due".to_string(), Value::Str(next))].into())?;
+                    self.update(
+                        Kind::Task,
+                        task_id,
+                        [("next_due".to_string(), Value::Str(next))].into(),
+                    )?;
                 }
             }
         }
@@ -406,7 +502,10 @@ impl W<'_, '_> {
         let keys: Vec<String> = input.keys().cloned().collect();
         let mut changes = validate::validate(
             kind,
-            Op::Update { id: &existing.id, existing: &existing.fields },
+            Op::Update {
+                id: &existing.id,
+                existing: &existing.fields,
+            },
             input,
             &self.ctx,
             &self.look,
@@ -426,10 +525,17 @@ impl W<'_, '_> {
         let uuid = uuid::Uuid::parse_str(&existing.id).unwrap_or_default();
         if doc_for(kind, &uuid, &merged).ok().as_ref() != Some(&doc_id) {
             let field = changes.keys().next().cloned().unwrap_or_default();
-            return Err(invalid(&field, "would move the record to another day or branch: cancel it and create a new one"));
+            return Err(invalid(
+                &field,
+                "would move the record to another day or branch: cancel it and create a new one",
+            ));
         }
         let rec = self
-            .put(&doc_id, "update", vec![(kind, existing.id.clone(), changes.clone(), false)])?
+            .put(
+                &doc_id,
+                "update",
+                vec![(kind, existing.id.clone(), changes.clone(), false)],
+            )?
             .pop()
             .ok_or_else(|| NodeError::Usage("record was not written".into()))?;
         if kind == Kind::Transfer {
@@ -443,10 +549,18 @@ impl W<'_, '_> {
         if before.str("status") == Some(status) || !matches!(status, "received" | "cancelled") {
             return Ok(());
         }
-        let dest = if status == "received" { "to_branch" } else { "from_branch" };
+        let dest = if status == "received" {
+            "to_branch"
+        } else {
+            "from_branch"
+        };
         let branch = after.get(dest).cloned().unwrap_or(Value::Null);
         if let Some(asset) = after.str("asset") {
-            let f: Fields = [("branch".to_string(), branch.clone()), ("status".to_string(), Value::from("in-stock"))].into();
+            let f: Fields = [
+                ("branch".to_string(), branch.clone()),
+                ("status".to_string(), Value::from("in-stock")),
+            ]
+            .into();
             self.update(Kind::Asset, asset, f)?;
         }
         if let Some(item) = after.str("item") {
@@ -454,7 +568,10 @@ impl W<'_, '_> {
                 ("item".to_string(), Value::from(item)),
                 ("branch".to_string(), branch),
                 ("kind".to_string(), Value::from("transfer-in")),
-                ("qty".to_string(), after.get("qty").cloned().unwrap_or(Value::Null)),
+                (
+                    "qty".to_string(),
+                    after.get("qty").cloned().unwrap_or(Value::Null),
+                ),
                 ("transfer".to_string(), Value::Str(after.id.clone())),
             ]
             .into();
@@ -482,33 +599,81 @@ impl W<'_, '_> {
 
 impl Node {
     /// Start a new library system on this device, which becomes its first device.
-    pub fn init(dir: &Path, system_name: &str, branch: &str, branch_name: Option<&str>, device_name: &str) -> Result<Node> {
-        let mut node = Self::create_replica(dir, uuid::Uuid::new_v4().to_string(), system_name.to_string(), branch, device_name)?;
+    pub fn init(
+        dir: &Path,
+        system_name: &str,
+        branch: &str,
+        branch_name: Option<&str>,
+        device_name: &str,
+    ) -> Result<Node> {
+        let mut node = Self::create_replica(
+            dir,
+            uuid::Uuid::new_v4().to_string(),
+            system_name.to_string(),
+            branch,
+            device_name,
+        )?;
         let code = branch.trim().to_ascii_uppercase();
         let name = branch_name.unwrap_or(&code).to_string();
-        node.create(Kind::Branch, [("code".to_string(), Value::Str(code)), ("name".to_string(), Value::Str(name))].into())?;
+        node.create(
+            Kind::Branch,
+            [
+                ("code".to_string(), Value::Str(code)),
+                ("name".to_string(), Value::Str(name)),
+            ]
+            .into(),
+        )?;
         node.register_device("authority")?;
         Ok(node)
     }
 
     /// Start a replica of an existing library system from a bundle file.
-    pub fn init_from_bundle(dir: &Path, bundle_bytes: &[u8], branch: &str, device_name: &str) -> Result<Node> {
+    pub fn init_from_bundle(
+        dir: &Path,
+        bundle_bytes: &[u8],
+        branch: &str,
+        device_name: &str,
+    ) -> Result<Node> {
         let b = bundle::decode(bundle_bytes, None)?;
         if !b.docs.iter().any(|d| d.id == DocId::System) {
-            return Err(NodeError::Usage("the bundle has no system document: export it with `bundle export` on a full replica".into()));
+            return Err(NodeError::Usage(
+                "the bundle has no system document: export it with `bundle export` on a full replica".into(),
+            ));
         }
-        let mut node = Self::create_replica(dir, b.header.system.clone(), b.header.system_name.clone(), branch, device_name)?;
+        let mut node = Self::create_replica(
+            dir,
+            b.header.system.clone(),
+            b.header.system_name.clone(),
+            branch,
+            device_name,
+        )?;
         node.import_bundle(bundle_bytes)?;
         let code = branch.trim().to_ascii_uppercase();
-        let known = node.store.read(|tx| TxLookup::new(tx).resolve_id(Kind::Branch, &code).map_err(NodeError::Usage))?;
+        let known = node.store.read(|tx| {
+            TxLookup::new(tx)
+                .resolve_id(Kind::Branch, &code)
+                .map_err(NodeError::Usage)
+        })?;
         if known.is_none() {
-            return Err(invalid("branch", format!("unknown branch '{code}' in library system {}", b.header.system_name)));
+            return Err(invalid(
+                "branch",
+                format!(
+                    "unknown branch '{code}' in library system {}",
+                    b.header.system_name
+                ),
+            ));
         }
         node.register_device("peer")?;
         Ok(node)
     }
 
-    fn create_replica(dir: &Path, system_id: String, system_name: String, branch: &str, device_name: &str) -> Result<Node> {
+    fn create_replica(
+        dir: &Path,
+        system_id: String,
+        system_name: String,
+        branch: &str,
+        device_name: &str,
+    ) -> Result<Node> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = db_path(dir);
         let mut store = Store::open(&path)?;
@@ -535,7 +700,15 @@ impl Node {
             tx.set_meta("actor", &ident.actor)?;
             Ok::<_, NodeError>(())
         })?;
-        Ok(Node { dir: dir.to_path_buf(), store, docs: HashMap::new(), ident, actor, clock: Clock::System, staff: None })
+        Ok(Node {
+            dir: dir.to_path_buf(),
+            store,
+            docs: HashMap::new(),
+            ident,
+            actor,
+            clock: Clock::System,
+            staff: None,
+        })
     }
 
     fn register_device(&mut self, role: &str) -> Result<()> {
@@ -563,7 +736,8 @@ impl Node {
         let mut store = Store::open(&path)?;
         let ident = store.read(|tx| {
             let get = |k: &str| -> Result<String> {
-                tx.meta(k)?.ok_or_else(|| NodeError::NotInitialised(dir.display().to_string()))
+                tx.meta(k)?
+                    .ok_or_else(|| NodeError::NotInitialised(dir.display().to_string()))
             };
             Ok::<_, NodeError>(Identity {
                 system_id: get("system_id")?,
@@ -580,7 +754,15 @@ impl Node {
                 .collect::<Vec<u8>>()
                 .as_slice(),
         );
-        Ok(Node { dir: dir.to_path_buf(), store, docs: HashMap::new(), ident, actor, clock: Clock::System, staff: None })
+        Ok(Node {
+            dir: dir.to_path_buf(),
+            store,
+            docs: HashMap::new(),
+            ident,
+            actor,
+            clock: Clock::System,
+            staff: None,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -600,18 +782,31 @@ impl Node {
     pub fn set_staff(&mut self, key: Option<&str>) -> Result<()> {
         self.staff = match key {
             None => None,
-            Some(k) => Some(self.store.read(|tx| match TxLookup::new(tx).resolve_id(Kind::Staff, k) {
-                Ok(Some(id)) => Ok(id),
-                Ok(None) => Err(NodeError::NotFound { kind: "staff".into(), key: k.into() }),
-                Err(hint) => Err(NodeError::Ambiguous { kind: "staff".into(), key: k.into(), hint }),
-            })?),
+            Some(k) => Some(
+                self.store
+                    .read(|tx| match TxLookup::new(tx).resolve_id(Kind::Staff, k) {
+                        Ok(Some(id)) => Ok(id),
+                        Ok(None) => Err(NodeError::NotFound {
+                            kind: "staff".into(),
+                            key: k.into(),
+                        }),
+                        Err(hint) => Err(NodeError::Ambiguous {
+                            kind: "staff".into(),
+                            key: k.into(),
+                            hint,
+                        }),
+                    })?,
+            ),
         };
         Ok(())
     }
 
     fn write<R>(&mut self, f: impl FnOnce(&mut W<'_, '_>) -> Result<R>) -> Result<R> {
         let (now_ms, now) = self.clock.now();
-        let ctx = Ctx { now, system_id: self.ident.system_id.clone() };
+        let ctx = Ctx {
+            now,
+            system_id: self.ident.system_id.clone(),
+        };
         let (ident, actor, staff, docs) = (&self.ident, &self.actor, self.staff.clone(), &mut self.docs);
         let result = self.store.write(|tx| {
             let mut w = W {
@@ -646,7 +841,9 @@ impl Node {
     pub fn create_many(&mut self, kind: Kind, inputs: Vec<Fields>) -> Result<usize> {
         if matches!(kind, Kind::Movement | Kind::Transfer | Kind::Device) {
             // Their checks and side effects depend on the records before them.
-            return Err(NodeError::Usage(format!("{kind} records are created one at a time")));
+            return Err(NodeError::Usage(format!(
+                "{kind} records are created one at a time"
+            )));
         }
         self.write(|w| {
             let mut runs: BTreeMap<String, String> = BTreeMap::new();
@@ -671,16 +868,27 @@ impl Node {
                     fields.insert("number".into(), Value::Str(format!("{branch}-{n:04}")));
                 }
                 let doc_id = doc_for(kind, &uuid, &fields).map_err(|f| invalid(f, "is required"))?;
-                let rec = Record { kind, id: uuid.to_string(), fields: fields.clone(), work: vec![] };
+                let rec = Record {
+                    kind,
+                    id: uuid.to_string(),
+                    fields: fields.clone(),
+                    work: vec![],
+                };
                 w.look.written(&rec);
                 if kind == Kind::TaskRun {
-                    let (t, d) = (rec.str("task").unwrap_or_default(), rec.str("date").unwrap_or_default());
+                    let (t, d) = (
+                        rec.str("task").unwrap_or_default(),
+                        rec.str("date").unwrap_or_default(),
+                    );
                     let e = runs.entry(t.to_string()).or_default();
                     if d > e.as_str() {
                         *e = d.to_string();
                     }
                 }
-                by_doc.entry(doc_id).or_default().push((kind, uuid.to_string(), fields, true));
+                by_doc
+                    .entry(doc_id)
+                    .or_default()
+                    .push((kind, uuid.to_string(), fields, true));
             }
             for (doc_id, writes) in by_doc {
                 w.put(&doc_id, "create", writes)?;
@@ -739,20 +947,31 @@ impl Node {
             let heads = doc.get_heads();
             let id = t.id.clone();
             doc.transact_with(
-                |_| CommitOptions::default().with_message(msg.encode()).with_time(time),
+                |_| {
+                    CommitOptions::default()
+                        .with_message(msg.encode())
+                        .with_time(time)
+                },
                 |tx| doc::append_work(tx, &id, &entry),
             )
             .map_err(|f| f.error)?;
             w.persist(&doc_id, &heads)?;
             if t.str("first_response_at").is_none() {
-                w.update(Kind::Ticket, &t.id, [("first_response_at".to_string(), Value::Str(local))].into())?;
+                w.update(
+                    Kind::Ticket,
+                    &t.id,
+                    [("first_response_at".to_string(), Value::Str(local))].into(),
+                )?;
             }
             let doc = w.doc(&doc_id)?;
             let rec = doc::read_record(doc, Kind::Ticket, &t.id).ok_or_else(|| NodeError::NotFound {
                 kind: "ticket".into(),
                 key: ticket.into(),
             })?;
-            w.tx.index_put(IndexRow { record: &rec, doc_id: &doc_id.to_string() })?;
+            w.tx.index_put(IndexRow {
+                record: &rec,
+                doc_id: &doc_id.to_string(),
+            })?;
             w.touched.insert(doc_id);
             Ok(rec)
         })
@@ -764,7 +983,10 @@ impl Node {
             let (t, _) = w.existing(Kind::Ticket, ticket)?;
             let mut f: Fields = [
                 ("item".to_string(), Value::from(item)),
-                ("branch".to_string(), t.get("branch").cloned().unwrap_or(Value::Null)),
+                (
+                    "branch".to_string(),
+                    t.get("branch").cloned().unwrap_or(Value::Null),
+                ),
                 ("kind".to_string(), Value::from("issue")),
                 ("qty".to_string(), Value::Int(qty)),
                 ("ticket".to_string(), Value::Str(t.id.clone())),
@@ -782,12 +1004,26 @@ impl Node {
             let look = TxLookup::new(tx);
             let id = match look.resolve_id(kind, key) {
                 Ok(Some(id)) => id,
-                Ok(None) => return Err(NodeError::NotFound { kind: kind.to_string(), key: key.to_string() }),
-                Err(hint) => return Err(NodeError::Ambiguous { kind: kind.to_string(), key: key.to_string(), hint }),
+                Ok(None) => {
+                    return Err(NodeError::NotFound {
+                        kind: kind.to_string(),
+                        key: key.to_string(),
+                    })
+                }
+                Err(hint) => {
+                    return Err(NodeError::Ambiguous {
+                        kind: kind.to_string(),
+                        key: key.to_string(),
+                        hint,
+                    })
+                }
             };
             tx.record(&id)?
                 .map(|(r, _)| r)
-                .ok_or_else(|| NodeError::NotFound { kind: kind.to_string(), key: key.to_string() })
+                .ok_or_else(|| NodeError::NotFound {
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                })
         })
     }
 
@@ -801,8 +1037,11 @@ impl Node {
 
     pub fn stock_levels(&mut self, branch: Option<&str>) -> Result<Vec<StockLevel>> {
         self.store.read(|tx| {
-            let items: HashMap<String, Record> =
-                tx.list(Kind::StockItem, &Filter::default())?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let items: HashMap<String, Record> = tx
+                .list(Kind::StockItem, &Filter::default())?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
             let mut out = Vec::new();
             for (item, b, level) in tx.stock_levels()? {
                 if branch.is_some_and(|x| !x.eq_ignore_ascii_case(&b)) {
@@ -848,7 +1087,12 @@ impl Node {
         let mut list = self.store.read(|tx| Ok::<_, NodeError>(tx.conflicts()?))?;
         for c in &mut list {
             for s in &mut c.sides {
-                let dev = s.device.as_ref().or(s.actor.as_ref()).and_then(|d| names.get(d)).cloned();
+                let dev = s
+                    .device
+                    .as_ref()
+                    .or(s.actor.as_ref())
+                    .and_then(|d| names.get(d))
+                    .cloned();
                 if dev.is_some() {
                     s.device = dev;
                 }
@@ -866,7 +1110,12 @@ impl Node {
         let matches: Vec<&Conflict> = all.iter().filter(|c| c.id.starts_with(conflict_key)).collect();
         let c = match matches.as_slice() {
             [c] => (*c).clone(),
-            [] => return Err(NodeError::NotFound { kind: "conflict".into(), key: conflict_key.into() }),
+            [] => {
+                return Err(NodeError::NotFound {
+                    kind: "conflict".into(),
+                    key: conflict_key.into(),
+                })
+            }
             _ => {
                 return Err(NodeError::Ambiguous {
                     kind: "conflict".into(),
@@ -876,12 +1125,24 @@ impl Node {
             }
         };
         let side = |keep: &str| -> Result<String> {
-            let hits: Vec<&str> = c.sides.iter().map(|s| s.key.as_str()).filter(|k| k.starts_with(keep) || k.eq_ignore_ascii_case(keep)).collect();
+            let hits: Vec<&str> = c
+                .sides
+                .iter()
+                .map(|s| s.key.as_str())
+                .filter(|k| k.starts_with(keep) || k.eq_ignore_ascii_case(keep))
+                .collect();
             match hits.as_slice() {
                 [k] => Ok(k.to_string()),
                 _ => Err(invalid(
                     "keep",
-                    format!("'{keep}' is not one side of this conflict; sides: {}", c.sides.iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "'{keep}' is not one side of this conflict; sides: {}",
+                        c.sides
+                            .iter()
+                            .map(|s| s.key.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 )),
             }
         };
@@ -890,22 +1151,44 @@ impl Node {
                 let kept = side(keep)?;
                 self.write(|w| {
                     for s in c.sides.iter().filter(|s| s.key != kept) {
-                        w.update(Kind::Booking, &s.key, [("status".to_string(), Value::from("cancelled"))].into())?;
+                        w.update(
+                            Kind::Booking,
+                            &s.key,
+                            [("status".to_string(), Value::from("cancelled"))].into(),
+                        )?;
                     }
                     Ok(())
                 })?;
-                Ok(format!("kept booking {kept}; cancelled {} other(s)", c.sides.len() - 1))
+                Ok(format!(
+                    "kept booking {kept}; cancelled {} other(s)",
+                    c.sides.len() - 1
+                ))
             }
             ConflictKind::AssetField => {
                 let field = c.field.clone().unwrap_or_default();
-                let value = c.sides.iter().find(|s| s.key.eq_ignore_ascii_case(keep)).map(|s| s.key.clone()).unwrap_or_else(|| keep.to_string());
-                self.write(|w| w.update_with(Kind::Asset, &c.record, [(field.clone(), Value::Str(value.clone()))].into(), true))?;
+                let value = c
+                    .sides
+                    .iter()
+                    .find(|s| s.key.eq_ignore_ascii_case(keep))
+                    .map(|s| s.key.clone())
+                    .unwrap_or_else(|| keep.to_string());
+                self.write(|w| {
+                    w.update_with(
+                        Kind::Asset,
+                        &c.record,
+                        [(field.clone(), Value::Str(value.clone()))].into(),
+                        true,
+                    )
+                })?;
                 Ok(format!("set {field} to {value}"))
             }
             ConflictKind::NegativeStock => {
                 let branch = c.field.clone().unwrap_or_default();
                 if let Some(n) = keep.strip_prefix("count=") {
-                    let counted: i64 = n.trim().parse().map_err(|_| invalid("keep", "count=N takes a whole number"))?;
+                    let counted: i64 = n
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("keep", "count=N takes a whole number"))?;
                     if counted < 0 {
                         return Err(invalid("keep", "a count cannot be negative"));
                     }
@@ -916,7 +1199,10 @@ impl Node {
                             ("branch".to_string(), Value::Str(branch.clone())),
                             ("kind".to_string(), Value::from("adjust")),
                             ("qty".to_string(), Value::Int(counted - level)),
-                            ("note".to_string(), Value::Str(format!("recount settles conflict {}", c.id))),
+                            (
+                                "note".to_string(),
+                                Value::Str(format!("recount settles conflict {}", c.id)),
+                            ),
                         ]
                         .into();
                         w.create(Kind::Movement, f)
@@ -926,11 +1212,18 @@ impl Node {
                     let kept = side(keep)?;
                     self.write(|w| {
                         for s in c.sides.iter().filter(|s| s.key != kept) {
-                            w.update(Kind::Movement, &s.key, [("cancelled".to_string(), Value::Bool(true))].into())?;
+                            w.update(
+                                Kind::Movement,
+                                &s.key,
+                                [("cancelled".to_string(), Value::Bool(true))].into(),
+                            )?;
                         }
                         Ok(())
                     })?;
-                    Ok(format!("kept movement {kept}; reversed {} other(s)", c.sides.len() - 1))
+                    Ok(format!(
+                        "kept movement {kept}; reversed {} other(s)",
+                        c.sides.len() - 1
+                    ))
                 }
             }
         }
@@ -950,11 +1243,18 @@ impl Node {
             }
             match hits.len() {
                 1 => Ok(hits.remove(0)),
-                0 => Err(NodeError::NotFound { kind: "record".into(), key: key.into() }),
+                0 => Err(NodeError::NotFound {
+                    kind: "record".into(),
+                    key: key.into(),
+                }),
                 _ => Err(NodeError::Ambiguous {
                     kind: "record".into(),
                     key: key.into(),
-                    hint: hits.iter().map(|r| format!("{} {}", r.kind, &r.id[..8])).collect::<Vec<_>>().join(", "),
+                    hint: hits
+                        .iter()
+                        .map(|r| format!("{} {}", r.kind, &r.id[..8]))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }),
             }
         })
@@ -972,8 +1272,10 @@ impl Node {
             .map_err(|e| NodeError::Usage(format!("{e}")))?;
         let actor = self.actor.clone();
         let entries = self.store.read(|tx| {
-            let doc = load(&mut self.docs, tx, &doc_id, &actor)?
-                .ok_or_else(|| NodeError::NotFound { kind: "document".into(), key: doc_id.to_string() })?;
+            let doc = load(&mut self.docs, tx, &doc_id, &actor)?.ok_or_else(|| NodeError::NotFound {
+                kind: "document".into(),
+                key: doc_id.to_string(),
+            })?;
             Ok::<_, NodeError>(
                 doc::history(doc)
                     .into_iter()
@@ -984,10 +1286,20 @@ impl Node {
                         }
                         Some(HistoryEntry {
                             time: c.time,
-                            device: names.get(&c.actor).cloned().unwrap_or_else(|| c.actor[..8.min(c.actor.len())].to_string()),
-                            staff: m.staff.as_ref().map(|s| names.get(s).cloned().unwrap_or_else(|| s.clone())),
+                            device: names
+                                .get(&c.actor)
+                                .cloned()
+                                .unwrap_or_else(|| c.actor[..8.min(c.actor.len())].to_string()),
+                            staff: m
+                                .staff
+                                .as_ref()
+                                .map(|s| names.get(s).cloned().unwrap_or_else(|| s.clone())),
                             op: m.op,
-                            fields: m.fields.into_iter().filter(|(k, _)| !branchline_core::schema::META_FIELDS.contains(&k.as_str())).collect(),
+                            fields: m
+                                .fields
+                                .into_iter()
+                                .filter(|(k, _)| !branchline_core::schema::META_FIELDS.contains(&k.as_str()))
+                                .collect(),
                             change: c.hash,
                         })
                     })
@@ -1026,7 +1338,10 @@ impl Node {
     pub fn doc_bytes(&mut self, id: &str) -> Result<Vec<u8>> {
         let doc_id: DocId = id.parse().map_err(|e| NodeError::Usage(format!("{e}")))?;
         self.with_doc(&doc_id, |d| d.save())?
-            .ok_or_else(|| NodeError::NotFound { kind: "document".into(), key: id.into() })
+            .ok_or_else(|| NodeError::NotFound {
+                kind: "document".into(),
+                key: id.into(),
+            })
     }
 
     /// The library system's whole state as canonical JSON: documents by id, records
@@ -1036,7 +1351,9 @@ impl Node {
         let mut root = serde_json::Map::new();
         for id in self.doc_ids()? {
             if let Some(v) = self.with_doc(&id, |d| doc::export_json(d, &id))? {
-                let empty = v.as_object().is_some_and(|o| o.values().all(|c| c.as_object().is_some_and(|m| m.is_empty())));
+                let empty = v
+                    .as_object()
+                    .is_some_and(|o| o.values().all(|c| c.as_object().is_some_and(|m| m.is_empty())));
                 if !empty {
                     root.insert(id.to_string(), v);
                 }
@@ -1070,11 +1387,17 @@ impl Node {
     pub fn summary(&mut self) -> Result<Summary> {
         let mut heads = BTreeMap::new();
         for id in self.doc_ids()? {
-            if let Some(h) = self.with_doc(&id, |d| d.get_heads().iter().map(|h| h.to_string()).collect::<Vec<_>>())? {
+            if let Some(h) = self.with_doc(&id, |d| {
+                d.get_heads().iter().map(|h| h.to_string()).collect::<Vec<_>>()
+            })? {
                 heads.insert(id.to_string(), h);
             }
         }
-        Ok(Summary { system: self.ident.system_id.clone(), device: self.ident.device_id.clone(), heads })
+        Ok(Summary {
+            system: self.ident.system_id.clone(),
+            device: self.ident.device_id.clone(),
+            heads,
+        })
     }
 
     /// This replica's changes as a bundle: all of them, or only those a peer with
@@ -1102,7 +1425,11 @@ impl Node {
                 if !theirs.is_empty() && ours == theirs {
                     return Vec::new();
                 }
-                let known: Vec<ChangeHash> = have.iter().filter(|h| d.get_change_by_hash(h).is_some()).copied().collect();
+                let known: Vec<ChangeHash> = have
+                    .iter()
+                    .filter(|h| d.get_change_by_hash(h).is_some())
+                    .copied()
+                    .collect();
                 d.get_changes(&known)
             })?;
             if let Some(changes) = changes.filter(|c| !c.is_empty()) {
@@ -1135,12 +1462,20 @@ impl Node {
             for bd in &b.docs {
                 let key = bd.id.to_string();
                 if load(docs, tx, &bd.id, &actor)?.is_none() {
-                    docs.insert(bd.id.clone(), Loaded { doc: Automerge::new().with_actor(actor.clone()), seq: 0 });
+                    docs.insert(
+                        bd.id.clone(),
+                        Loaded {
+                            doc: Automerge::new().with_actor(actor.clone()),
+                            seq: 0,
+                        },
+                    );
                 }
                 let Some(l) = docs.get_mut(&bd.id) else { continue };
                 let mut fresh = Vec::new();
                 for c in &bd.changes {
-                    if l.doc.get_change_by_hash(&c.hash()).is_some() || tx.has_change(&key, &c.hash().to_string())? {
+                    if l.doc.get_change_by_hash(&c.hash()).is_some()
+                        || tx.has_change(&key, &c.hash().to_string())?
+                    {
                         report.changes_known += 1;
                     } else {
                         fresh.push(c.clone());
@@ -1149,6 +1484,7 @@ impl Node {
                 if fresh.is_empty() {
                     continue;
                 }
+                let before = l.doc.get_heads();
                 l.doc.apply_changes(fresh.iter().cloned())?;
                 if doc::doc_self_id(&l.doc).is_some_and(|s| s != key) {
                     return Err(NodeError::Bundle(bundle::BundleError::Corrupt(format!(
@@ -1156,11 +1492,19 @@ impl Node {
                     ))));
                 }
                 for c in &fresh {
-                    l.seq = l.seq.max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
+                    l.seq = l
+                        .seq
+                        .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
                 }
                 report.changes_new += fresh.len();
                 report.documents += 1;
-                reindex_doc(tx, &bd.id, &l.doc)?;
+                let after = l.doc.get_heads();
+                match doc::changed_records(&l.doc, &before, &after) {
+                    Some(changed) => reindex_records(tx, &bd.id, &l.doc, &changed)?,
+                    None => {
+                        reindex_doc(tx, &bd.id, &l.doc)?;
+                    }
+                }
             }
             report.conflicts = tx.conflicts()?.len();
             Ok::<_, NodeError>(report)

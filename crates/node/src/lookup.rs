@@ -18,14 +18,24 @@ pub struct TxLookup<'a, 'b> {
 
 impl<'a, 'b> TxLookup<'a, 'b> {
     pub fn new(tx: &'a Tx<'b>) -> Self {
-        TxLookup { tx, bookings: RefCell::default(), records: RefCell::default() }
+        TxLookup {
+            tx,
+            bookings: RefCell::default(),
+            records: RefCell::default(),
+        }
     }
 
     /// Tell the caches about a record just written in this transaction.
     pub fn written(&self, r: &Record) {
-        self.records.borrow_mut().insert(r.id.clone(), Some(r.fields.clone()));
+        self.records
+            .borrow_mut()
+            .insert(r.id.clone(), Some(r.fields.clone()));
         if r.kind == Kind::Booking {
-            let day = r.str("start").and_then(|s| s.get(..10)).unwrap_or_default().to_string();
+            let day = r
+                .str("start")
+                .and_then(|s| s.get(..10))
+                .unwrap_or_default()
+                .to_string();
             let key = (r.str("branch").unwrap_or_default().to_string(), day);
             let mut b = self.bookings.borrow_mut();
             if let Some(list) = b.get_mut(&key) {
@@ -66,7 +76,10 @@ impl<'a, 'b> TxLookup<'a, 'b> {
             }
         }
         if key.len() >= 4 && key.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-') {
-            let ids = self.tx.ids_with_prefix(kind, &key.to_ascii_lowercase()).map_err(|e| e.to_string())?;
+            let ids = self
+                .tx
+                .ids_with_prefix(kind, &key.to_ascii_lowercase())
+                .map_err(|e| e.to_string())?;
             match ids.len() {
                 0 => {}
                 1 => return Ok(ids.into_iter().next()),
@@ -107,7 +120,10 @@ impl Lookup for TxLookup<'_, '_> {
                     .collect();
             }
         }
-        let filter = Filter { fields: vec![(field.to_string(), value.display())], ..Default::default() };
+        let filter = Filter {
+            fields: vec![(field.to_string(), value.display())],
+            ..Default::default()
+        };
         self.tx
             .list(kind, &filter)
             .unwrap_or_default()

@@ -20,14 +20,18 @@ pub enum StoreError {
     DiskFull,
     #[error("stored data is damaged: {0}")]
     Damaged(String),
-    #[error("this data directory was written by a newer Branchline (schema {found}, this build knows {known})")]
+    #[error(
+        "this data directory was written by a newer Branchline (schema {found}, this build knows {known})"
+    )]
     TooNew { found: i64, known: i64 },
 }
 
 impl StoreError {
     fn from_sql(e: rusqlite::Error) -> StoreError {
         match &e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => StoreError::DiskFull,
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::DiskFull
+            }
             _ => StoreError::Sql(e),
         }
     }
@@ -113,7 +117,10 @@ impl Store {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if version > known {
-            return Err(StoreError::TooNew { found: version, known });
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
         }
         for (n, sql) in MIGRATIONS {
             if *n > version {
@@ -127,7 +134,10 @@ impl Store {
     }
 
     /// Run `f` in one immediate (write-locking) transaction; commit if it succeeds.
-    pub fn write<R, E: From<StoreError>>(&mut self, f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>) -> std::result::Result<R, E> {
+    pub fn write<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -138,8 +148,14 @@ impl Store {
     }
 
     /// Read through the same query helpers outside a write.
-    pub fn read<R, E: From<StoreError>>(&mut self, f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>) -> std::result::Result<R, E> {
-        let tx = self.conn.transaction().map_err(|e| E::from(StoreError::from_sql(e)))?;
+    pub fn read<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| E::from(StoreError::from_sql(e)))?;
         f(&Tx { tx: &tx })
     }
 
@@ -181,7 +197,9 @@ impl Tx<'_> {
         let mut st = self.tx.prepare_cached(
             "SELECT doc_id FROM documents UNION SELECT DISTINCT doc_id FROM changes ORDER BY 1",
         )?;
-        let ids = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(ids)
     }
 
@@ -212,7 +230,11 @@ impl Tx<'_> {
         if snapshot.is_none() && changes.is_empty() && after_seq == 0 {
             return Ok(None);
         }
-        Ok(Some(StoredDoc { snapshot, changes, seq }))
+        Ok(Some(StoredDoc {
+            snapshot,
+            changes,
+            seq,
+        }))
     }
 
     /// Append a change; a change already stored is ignored. Returns its sequence number.
@@ -220,19 +242,24 @@ impl Tx<'_> {
         let mut st = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)")?;
-        st.execute(params![doc_id, hash, bytes]).map_err(StoreError::from_sql)?;
+        st.execute(params![doc_id, hash, bytes])
+            .map_err(StoreError::from_sql)?;
         Ok(self.tx.last_insert_rowid())
     }
 
     pub fn has_change(&self, doc_id: &str, hash: &str) -> Result<bool> {
-        let mut st = self.tx.prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND hash = ?2")?;
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND hash = ?2")?;
         Ok(st.exists(params![doc_id, hash])?)
     }
 
     pub fn change_count(&self, doc_id: &str) -> Result<i64> {
         Ok(self
             .tx
-            .query_row("SELECT count(*) FROM changes WHERE doc_id = ?1", [doc_id], |r| r.get(0))?)
+            .query_row("SELECT count(*) FROM changes WHERE doc_id = ?1", [doc_id], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Replace the changes up to `upto_seq` by a snapshot that contains them.
@@ -242,8 +269,10 @@ impl Tx<'_> {
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, snapshot_seq = excluded.snapshot_seq",
             params![doc_id, snapshot, upto_seq],
         )?;
-        self.tx
-            .execute("DELETE FROM changes WHERE doc_id = ?1 AND seq <= ?2", params![doc_id, upto_seq])?;
+        self.tx.execute(
+            "DELETE FROM changes WHERE doc_id = ?1 AND seq <= ?2",
+            params![doc_id, upto_seq],
+        )?;
         Ok(())
     }
 
@@ -271,7 +300,8 @@ impl Tx<'_> {
     }
 
     pub fn index_clear_doc(&self, doc_id: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM records WHERE doc_id = ?1", [doc_id])?;
+        self.tx
+            .execute("DELETE FROM records WHERE doc_id = ?1", [doc_id])?;
         Ok(())
     }
 
@@ -315,7 +345,8 @@ impl Tx<'_> {
     }
 
     pub fn set_conflicts(&self, doc_id: &str, conflicts: &[Conflict]) -> Result<()> {
-        self.tx.execute("DELETE FROM conflicts WHERE doc_id = ?1", [doc_id])?;
+        self.tx
+            .execute("DELETE FROM conflicts WHERE doc_id = ?1", [doc_id])?;
         let mut st = self
             .tx
             .prepare_cached("INSERT OR REPLACE INTO conflicts (id, doc_id, data) VALUES (?1, ?2, ?3)")?;
@@ -328,7 +359,9 @@ impl Tx<'_> {
 
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut st = self.tx.prepare_cached("SELECT data FROM conflicts ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))
             .collect()
@@ -336,16 +369,18 @@ impl Tx<'_> {
 
     /// A record from the index, with the document it lives in.
     pub fn record(&self, id: &str) -> Result<Option<(Record, String)>> {
-        let mut st = self.tx.prepare_cached("SELECT data, doc_id FROM records WHERE id = ?1")?;
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT data, doc_id FROM records WHERE id = ?1")?;
         let row: Option<(String, String)> = st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
         row.map(|(d, doc)| Ok((decode_record(d)?, doc))).transpose()
     }
 
     /// Ids of records of `kind` whose id starts with `prefix`.
     pub fn ids_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<String>> {
-        let mut st = self
-            .tx
-            .prepare_cached("SELECT id FROM records WHERE kind = ?1 AND id >= ?2 AND id < ?2 || 'g' LIMIT 3")?;
+        let mut st = self.tx.prepare_cached(
+            "SELECT id FROM records WHERE kind = ?1 AND id >= ?2 AND id < ?2 || 'g' LIMIT 3",
+        )?;
         let v = st
             .query_map(params![kind.name(), prefix], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -364,8 +399,12 @@ impl Tx<'_> {
     }
 
     pub fn records_in_doc(&self, doc_id: &str) -> Result<Vec<Record>> {
-        let mut st = self.tx.prepare_cached("SELECT data FROM records WHERE doc_id = ?1 ORDER BY id")?;
-        let rows = st.query_map([doc_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT data FROM records WHERE doc_id = ?1 ORDER BY id")?;
+        let rows = st
+            .query_map([doc_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(decode_record).collect()
     }
 
@@ -381,7 +420,13 @@ impl Tx<'_> {
             push(&mut sql, " AND branch = ?", b.to_ascii_uppercase());
         }
         if let Some(s) = &filter.search {
-            let pattern = format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let pattern = format!(
+                "%{}%",
+                s.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
             push(&mut sql, " AND search LIKE ? ESCAPE '\\'", pattern);
         }
         if let Some(d) = &filter.from_day {
@@ -409,9 +454,11 @@ impl Tx<'_> {
     }
 
     pub fn count(&self, kind: Kind) -> Result<i64> {
-        Ok(self
-            .tx
-            .query_row("SELECT count(*) FROM records WHERE kind = ?1", [kind.name()], |r| r.get(0))?)
+        Ok(self.tx.query_row(
+            "SELECT count(*) FROM records WHERE kind = ?1",
+            [kind.name()],
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -428,7 +475,12 @@ mod tests {
     use branchline_core::value::fields;
 
     fn rec(kind: Kind, id: &str, f: Fields) -> Record {
-        Record { kind, id: id.into(), fields: f, work: vec![] }
+        Record {
+            kind,
+            id: id.into(),
+            fields: f,
+            work: vec![],
+        }
     }
 
     #[test]
@@ -471,27 +523,76 @@ mod tests {
     #[test]
     fn index_lists_searches_and_filters() {
         let mut s = Store::open_in_memory().unwrap();
-        let a = rec(Kind::Asset, "a1", fields([("tag", "CEN-001".into()), ("name", "Dell OptiPlex".into()), ("branch", "CEN".into())]));
-        let b = rec(Kind::Asset, "a2", fields([("tag", "NOR-001".into()), ("name", "HP LaserJet".into()), ("branch", "NOR".into())]));
+        let a = rec(
+            Kind::Asset,
+            "a1",
+            fields([
+                ("tag", "CEN-001".into()),
+                ("name", "Dell OptiPlex".into()),
+                ("branch", "CEN".into()),
+            ]),
+        );
+        let b = rec(
+            Kind::Asset,
+            "a2",
+            fields([
+                ("tag", "NOR-001".into()),
+                ("name", "HP LaserJet".into()),
+                ("branch", "NOR".into()),
+            ]),
+        );
         s.write(|tx| {
-            tx.index_put(IndexRow { record: &a, doc_id: "inventory" })?;
-            tx.index_put(IndexRow { record: &b, doc_id: "inventory" })
+            tx.index_put(IndexRow {
+                record: &a,
+                doc_id: "inventory",
+            })?;
+            tx.index_put(IndexRow {
+                record: &b,
+                doc_id: "inventory",
+            })
         })
         .unwrap();
         let found = s
-            .read(|tx| tx.list(Kind::Asset, &Filter { search: Some("laser".into()), ..Default::default() }))
+            .read(|tx| {
+                tx.list(
+                    Kind::Asset,
+                    &Filter {
+                        search: Some("laser".into()),
+                        ..Default::default()
+                    },
+                )
+            })
             .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "a2");
         let cen = s
-            .read(|tx| tx.list(Kind::Asset, &Filter { branch: Some("cen".into()), ..Default::default() }))
+            .read(|tx| {
+                tx.list(
+                    Kind::Asset,
+                    &Filter {
+                        branch: Some("cen".into()),
+                        ..Default::default()
+                    },
+                )
+            })
             .unwrap();
         assert_eq!(cen.len(), 1);
         assert_eq!(s.read(|tx| tx.by_key(Kind::Asset, "cen-001")).unwrap().len(), 1);
-        assert_eq!(s.read(|tx| tx.ids_with_prefix(Kind::Asset, "a")).unwrap().len(), 2);
+        assert_eq!(
+            s.read(|tx| tx.ids_with_prefix(Kind::Asset, "a")).unwrap().len(),
+            2
+        );
         // LIKE wildcards typed by staff are literal.
         let none = s
-            .read(|tx| tx.list(Kind::Asset, &Filter { search: Some("%".into()), ..Default::default() }))
+            .read(|tx| {
+                tx.list(
+                    Kind::Asset,
+                    &Filter {
+                        search: Some("%".into()),
+                        ..Default::default()
+                    },
+                )
+            })
             .unwrap();
         assert!(none.is_empty());
     }

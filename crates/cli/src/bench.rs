@@ -177,7 +177,9 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     );
     println!();
 
-    // Durable single write beside a plain rusqlite insert of the same row.
+    // Durable single write beside a plain rusqlite insert of the same row, in the
+    // same file with the same pragmas. Interleaved, so both meet the same disk: fsync
+    // latency on a shared machine drifts more than either costs.
     let asset = a
         .list(
             Kind::Asset,
@@ -187,20 +189,19 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
             },
         )?
         .remove(0);
+    let row_json = serde_json::to_string(&a.get(Kind::Asset, &asset.id)?)?;
+    let conn = rusqlite::Connection::open(branchline_node::db_path(&a_dir))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)")?;
     let mut writes = Vec::new();
+    let mut floor = Vec::new();
     for i in 0..rounds {
         let f: Fields = [("notes".to_string(), Value::Str(format!("bench note {i}")))].into();
         let (r, d) = time(|| a.update(Kind::Asset, &asset.id, f));
         r?;
         writes.push(d);
-    }
-    let row_json = serde_json::to_string(&a.get(Kind::Asset, &asset.id)?)?;
-    let conn = rusqlite::Connection::open(branchline_node::db_path(&a_dir))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)")?;
-    let mut floor = Vec::new();
-    for i in 0..rounds {
         let (r, d) = time(|| {
             conn.execute(
                 "INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)",

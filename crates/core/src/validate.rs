@@ -588,10 +588,11 @@ fn rules(
             if !crate::docid::is_branch_code(code) {
                 return err("code", "must be 2-8 capital letters or digits");
             }
-            if lk
-                .find(Kind::Branch, "code", &Value::from(code))
-                .iter()
-                .any(|(o, _)| Some(o.as_str()) != id)
+            if (id.is_none() || given.contains_key("code"))
+                && lk
+                    .find(Kind::Branch, "code", &Value::from(code))
+                    .iter()
+                    .any(|(o, _)| Some(o.as_str()) != id)
             {
                 return err("code", format!("branch {code} already exists"));
             }
@@ -620,10 +621,11 @@ fn rules(
         }
         Kind::Asset => {
             let tag = s(f, "tag").unwrap_or_default();
-            if lk
-                .find(Kind::Asset, "tag", &Value::from(tag))
-                .iter()
-                .any(|(o, _)| Some(o.as_str()) != id)
+            if (id.is_none() || given.contains_key("tag"))
+                && lk
+                    .find(Kind::Asset, "tag", &Value::from(tag))
+                    .iter()
+                    .any(|(o, _)| Some(o.as_str()) != id)
             {
                 return err("tag", format!("asset tag {tag} is already used"));
             }

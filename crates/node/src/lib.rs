@@ -64,6 +64,8 @@ struct Loaded {
     doc: Automerge,
     /// Highest change sequence number of the store already applied.
     seq: i64,
+    /// Change rows stored after the snapshot: past COMPACT_AFTER they are folded in.
+    stored: i64,
 }
 
 pub struct Node {
@@ -146,6 +148,7 @@ fn load<'d>(
                 l.doc.load_incremental(c)?;
             }
             l.seq = stored.seq;
+            l.stored += stored.changes.len() as i64;
         }
         return Ok(docs.get_mut(id).map(|l| &mut l.doc));
     }
@@ -160,7 +163,14 @@ fn load<'d>(
         doc.load_incremental(c)?;
     }
     doc.set_actor(actor.clone());
-    docs.insert(id.clone(), Loaded { doc, seq: stored.seq });
+    docs.insert(
+        id.clone(),
+        Loaded {
+            doc,
+            seq: stored.seq,
+            stored: stored.changes.len() as i64,
+        },
+    );
     Ok(docs.get_mut(id).map(|l| &mut l.doc))
 }
 
@@ -246,12 +256,11 @@ impl W<'_, '_> {
                     .tx
                     .append_change(&key, &c.hash().to_string(), c.raw_bytes())?;
             }
-            self.docs.insert(id.clone(), Loaded { doc, seq });
-        } else if self.tx.change_count(&id.to_string())? > COMPACT_AFTER {
-            if let Some(l) = self.docs.get_mut(id) {
-                if l.doc.get_missing_deps(&[]).is_empty() {
-                    self.tx.compact(&id.to_string(), &l.doc.save(), l.seq)?;
-                }
+            self.docs.insert(id.clone(), Loaded { doc, seq, stored: 1 });
+        } else if let Some(l) = self.docs.get_mut(id) {
+            if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
+                self.tx.compact(&id.to_string(), &l.doc.save(), l.seq)?;
+                l.stored = 0;
             }
         }
         self.docs
@@ -378,6 +387,10 @@ impl W<'_, '_> {
     }
 
     fn existing(&self, kind: Kind, key: &str) -> Result<(Record, DocId)> {
+        if let Some((r, doc)) = self.tx.record(key)?.filter(|(r, _)| r.kind == kind) {
+            let doc: DocId = doc.parse().map_err(|e| NodeError::Usage(format!("{e}")))?;
+            return Ok((r, doc));
+        }
         let id = self.resolve(kind, key)?;
         let (r, doc) = self.tx.record(&id)?.ok_or_else(|| NodeError::NotFound {
             kind: kind.to_string(),
@@ -584,7 +597,7 @@ impl W<'_, '_> {
         let touched: Vec<DocId> = self.touched.iter().cloned().collect();
         for id in touched {
             let key = id.to_string();
-            let has = self.tx.conflicts()?.iter().any(|c| c.doc == key);
+            let has = self.tx.has_conflicts(&key)?;
             let Some(l) = self.docs.get(&id) else { continue };
             if has {
                 self.tx.set_conflicts(&key, &conflict::detect(&id, &l.doc))?;
@@ -1467,6 +1480,7 @@ impl Node {
                         Loaded {
                             doc: Automerge::new().with_actor(actor.clone()),
                             seq: 0,
+                            stored: 0,
                         },
                     );
                 }
@@ -1496,6 +1510,7 @@ impl Node {
                         .seq
                         .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
                 }
+                l.stored += fresh.len() as i64;
                 report.changes_new += fresh.len();
                 report.documents += 1;
                 let after = l.doc.get_heads();

@@ -357,6 +357,13 @@ impl Tx<'_> {
         Ok(())
     }
 
+    pub fn has_conflicts(&self, doc_id: &str) -> Result<bool> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT 1 FROM conflicts WHERE doc_id = ?1 LIMIT 1")?;
+        Ok(st.exists([doc_id])?)
+    }
+
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut st = self.tx.prepare_cached("SELECT data FROM conflicts ORDER BY id")?;
         let rows = st

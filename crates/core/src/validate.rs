@@ -758,3 +758,476 @@ fn rules(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::fields;
+    use std::collections::BTreeMap;
+
+    /// An in-memory `Lookup` over a handful of records.
+    #[derive(Default)]
+    struct Fake {
+        records: BTreeMap<String, (Kind, Fields)>,
+        levels: BTreeMap<(String, String), i64>,
+    }
+
+    impl Fake {
+        fn with(mut self, kind: Kind, id: &str, f: Fields) -> Self {
+            self.records.insert(id.to_string(), (kind, f));
+            self
+        }
+    }
+
+    impl Lookup for Fake {
+        fn record(&self, kind: Kind, id: &str) -> Option<Fields> {
+            self.records
+                .get(id)
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, f)| f.clone())
+        }
+        fn resolve(&self, kind: Kind, key: &str) -> Result<Option<String>, String> {
+            if self.records.get(key).is_some_and(|(k, _)| *k == kind) {
+                return Ok(Some(key.to_string()));
+            }
+            let nk = kind.natural_key().unwrap_or("");
+            Ok(self
+                .records
+                .iter()
+                .find(|(_, (k, f))| *k == kind && f.get(nk).and_then(Value::as_str) == Some(key))
+                .map(|(id, _)| id.clone()))
+        }
+        fn find(&self, kind: Kind, field: &str, value: &Value) -> Vec<(String, Fields)> {
+            self.records
+                .iter()
+                .filter(|(_, (k, f))| *k == kind && f.get(field) == Some(value))
+                .map(|(id, (_, f))| (id.clone(), f.clone()))
+                .collect()
+        }
+        fn stock_level(&self, item: &str, branch: &str) -> i64 {
+            self.levels
+                .get(&(item.to_string(), branch.to_string()))
+                .copied()
+                .unwrap_or(0)
+        }
+        fn bookings_on(&self, branch: &str, date: &str) -> Vec<(String, Fields)> {
+            self.find(Kind::Booking, "branch", &Value::from(branch))
+                .into_iter()
+                .filter(|(_, f)| {
+                    f.get("start")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.starts_with(date))
+                })
+                .collect()
+        }
+    }
+
+    fn world() -> Fake {
+        let branch = fields([
+            ("code", "CEN".into()),
+            ("name", "Central".into()),
+            ("hours", "Mon-Fri 09:00-20:00; Sat 10:00-17:00; Sun closed".into()),
+            ("closures", "2026-12-25".into()),
+            ("session_minutes", 60.into()),
+            ("daily_cap_minutes", 120.into()),
+            ("express_minutes", 15.into()),
+            ("grace_minutes", 10.into()),
+            ("book_ahead_days", 7.into()),
+        ]);
+        let station = |tag: &str, express: bool| {
+            fields([
+                ("tag", tag.into()),
+                ("name", "Public PC".into()),
+                ("category", "public-pc".into()),
+                ("branch", "CEN".into()),
+                ("bookable", true.into()),
+                ("express", express.into()),
+                ("status", "deployed".into()),
+            ])
+        };
+        let mut f = Fake::default()
+            .with(Kind::Branch, "b-cen", branch)
+            .with(Kind::Asset, "s1", station("PC1", false))
+            .with(Kind::Asset, "s2", station("PC2", false))
+            .with(Kind::Asset, "x1", station("EXP1", true))
+            .with(
+                Kind::Asset,
+                "p1",
+                fields([
+                    ("tag", "PR1".into()),
+                    ("category", "printer".into()),
+                    ("branch", "CEN".into()),
+                ]),
+            )
+            .with(Kind::StockItem, "toner", fields([("name", "Toner".into())]))
+            .with(
+                Kind::Licence,
+                "lic",
+                fields([("product", "Office".into()), ("seats", 1.into())]),
+            );
+        f.levels.insert(("toner".into(), "CEN".into()), 3);
+        f
+    }
+
+    fn ctx() -> Ctx {
+        // Monday 23 November 2026, 08:00.
+        Ctx {
+            now: parse_datetime("2026-11-23T08:00").unwrap_or_default(),
+            system_id: "sys".into(),
+        }
+    }
+
+    fn book(
+        lk: &Fake,
+        station: &str,
+        patron: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Fields, ValidationError> {
+        let input = fields([
+            ("station", station.into()),
+            ("patron", patron.into()),
+            ("start", start.into()),
+            ("end", end.into()),
+        ]);
+        validate(Kind::Booking, Op::Create, input, &ctx(), lk)
+    }
+
+    fn field_of(r: Result<Fields, ValidationError>) -> String {
+        r.err().map(|e| e.field).unwrap_or_else(|| "accepted".into())
+    }
+
+    #[test]
+    fn a_booking_fills_its_branch_and_hashes_the_patron() {
+        let f = book(
+            &world(),
+            "PC1",
+            "21234567890",
+            "2026-11-23T10:00",
+            "2026-11-23T11:00",
+        )
+        .unwrap();
+        assert_eq!(f["branch"], Value::from("CEN"));
+        assert_eq!(f["station"], Value::from("s1"));
+        let p = f["patron"].as_str().unwrap();
+        assert!(p.starts_with("p:") && !p.contains("1234"), "{p}");
+        assert_eq!(f["status"], Value::from("booked"));
+    }
+
+    #[test]
+    fn booking_rules_name_their_field() {
+        let w = world();
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-23T11:00", "2026-11-23T10:00")),
+            "end"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-23T08:00", "2026-11-23T09:00")),
+            "start",
+            "before opening"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-23T19:30", "2026-11-23T20:30")),
+            "start",
+            "after closing"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-29T10:00", "2026-11-29T11:00")),
+            "start",
+            "Sunday closed"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-23T10:00", "2026-11-23T11:30")),
+            "end",
+            "over 60 minutes"
+        );
+        assert_eq!(
+            field_of(book(&w, "EXP1", "1", "2026-11-23T10:00", "2026-11-23T10:30")),
+            "end",
+            "express is 15"
+        );
+        assert_eq!(
+            field_of(book(&w, "EXP1", "1", "2026-11-23T10:00", "2026-11-23T10:15")),
+            "accepted"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-12-03T10:00", "2026-12-03T11:00")),
+            "start",
+            "beyond 7 days"
+        );
+        assert_eq!(
+            field_of(book(&w, "PR1", "1", "2026-11-23T10:00", "2026-11-23T11:00")),
+            "station",
+            "a printer"
+        );
+        assert_eq!(
+            field_of(book(&w, "NOPE", "1", "2026-11-23T10:00", "2026-11-23T11:00")),
+            "station"
+        );
+        assert_eq!(
+            field_of(book(
+                &w,
+                "PC1",
+                "not a card!",
+                "2026-11-23T10:00",
+                "2026-11-23T11:00"
+            )),
+            "patron"
+        );
+        let mut past = ctx();
+        past.now = parse_datetime("2026-11-23T12:00").unwrap_or_default();
+        let input = fields([
+            ("station", "PC1".into()),
+            ("patron", "1".into()),
+            ("start", "2026-11-23T10:00".into()),
+            ("end", "2026-11-23T11:00".into()),
+        ]);
+        assert_eq!(
+            field_of(validate(Kind::Booking, Op::Create, input, &past, &w)),
+            "start",
+            "in the past"
+        );
+    }
+
+    #[test]
+    fn closures_close_the_branch_for_bookings() {
+        let mut w = world();
+        if let Some((_, b)) = w.records.get_mut("b-cen") {
+            b.insert("closures".into(), "2026-11-24".into());
+        }
+        assert_eq!(
+            field_of(book(&w, "PC1", "1", "2026-11-24T10:00", "2026-11-24T11:00")),
+            "start"
+        );
+    }
+
+    #[test]
+    fn double_booking_and_daily_cap_are_refused_locally() {
+        let mut w = world();
+        let first = book(&w, "PC1", "555", "2026-11-23T10:00", "2026-11-23T11:00").unwrap();
+        w = w.with(Kind::Booking, "bk1", first);
+        assert_eq!(
+            field_of(book(&w, "PC1", "777", "2026-11-23T10:30", "2026-11-23T11:30")),
+            "start"
+        );
+        assert_eq!(
+            field_of(book(&w, "PC2", "555", "2026-11-23T10:30", "2026-11-23T11:00")),
+            "patron",
+            "same patron, same time"
+        );
+        let second = book(&w, "PC2", "555", "2026-11-23T12:00", "2026-11-23T13:00").unwrap();
+        w = w.with(Kind::Booking, "bk2", second);
+        assert_eq!(
+            field_of(book(&w, "PC2", "555", "2026-11-23T14:00", "2026-11-23T14:30")),
+            "patron",
+            "over the 120-minute cap"
+        );
+        // A cancelled booking frees its slot.
+        if let Some((_, b)) = w.records.get_mut("bk1") {
+            b.insert("status".into(), "cancelled".into());
+        }
+        assert_eq!(
+            field_of(book(&w, "PC1", "777", "2026-11-23T10:30", "2026-11-23T11:30")),
+            "accepted"
+        );
+    }
+
+    #[test]
+    fn unknown_branch_duplicate_tag_and_bad_values() {
+        let w = world();
+        let asset = |tag: &str, branch: &str| {
+            fields([
+                ("tag", tag.into()),
+                ("name", "PC".into()),
+                ("category", "staff-pc".into()),
+                ("branch", branch.into()),
+            ])
+        };
+        let v = |f| validate(Kind::Asset, Op::Create, f, &ctx(), &w);
+        assert_eq!(field_of(v(asset("NEW", "ZZZ"))), "branch");
+        assert_eq!(field_of(v(asset("PC1", "CEN"))), "tag");
+        assert_eq!(
+            field_of(v(asset("NEW", "cen"))),
+            "accepted",
+            "codes are case-insensitive"
+        );
+        let mut bad = asset("NEW", "CEN");
+        bad.insert("purchase_cost".into(), "12.345".into());
+        assert_eq!(field_of(v(bad)), "purchase_cost");
+        let mut bad = asset("NEW", "CEN");
+        bad.insert("category".into(), "toaster".into());
+        assert_eq!(field_of(v(bad)), "category");
+        let mut bad = asset("NEW", "CEN");
+        bad.insert("colour".into(), "red".into());
+        assert_eq!(field_of(v(bad)), "colour");
+        let mut bad = asset("NEW", "CEN");
+        bad.remove("name");
+        assert_eq!(field_of(v(bad)), "name");
+        let ok = v(asset("NEW", "CEN")).unwrap();
+        assert_eq!(ok["status"], Value::from("in-stock"), "defaults fill in");
+    }
+
+    #[test]
+    fn updates_return_only_what_changed_and_keep_tags_unique() {
+        let w = world();
+        let existing = w.record(Kind::Asset, "s1").unwrap();
+        let up = |f| {
+            validate(
+                Kind::Asset,
+                Op::Update {
+                    id: "s1",
+                    existing: &existing,
+                },
+                f,
+                &ctx(),
+                &w,
+            )
+        };
+        let changed = up(fields([("status", "in-repair".into()), ("tag", "PC1".into())])).unwrap();
+        assert_eq!(changed, fields([("status", "in-repair".into())]));
+        assert_eq!(field_of(up(fields([("tag", "PC2".into())]))), "tag");
+    }
+
+    #[test]
+    fn stock_cannot_be_issued_beyond_the_level() {
+        let w = world();
+        let mv = |kind: &str, qty: i64| {
+            validate(
+                Kind::Movement,
+                Op::Create,
+                fields([
+                    ("item", "Toner".into()),
+                    ("branch", "CEN".into()),
+                    ("kind", kind.into()),
+                    ("qty", qty.into()),
+                ]),
+                &ctx(),
+                &w,
+            )
+        };
+        assert_eq!(field_of(mv("issue", 3)), "accepted");
+        assert_eq!(field_of(mv("issue", 4)), "qty");
+        assert_eq!(field_of(mv("transfer-out", 4)), "qty");
+        assert_eq!(field_of(mv("receive", 0)), "qty");
+        assert_eq!(field_of(mv("adjust", -2)), "accepted");
+        assert_eq!(field_of(mv("adjust", 0)), "qty");
+    }
+
+    #[test]
+    fn schedules_transfers_seats_and_tickets() {
+        let w = world();
+        let v = |k, f| validate(k, Op::Create, f, &ctx(), &w);
+        let shift = |s: &str, e: &str| {
+            fields([
+                ("staff", "nobody".into()),
+                ("branches", "CEN".into()),
+                ("start", s.into()),
+                ("end", e.into()),
+            ])
+        };
+        assert_eq!(
+            field_of(v(Kind::Oncall, shift("2026-11-23T08:00", "2026-11-24T08:00"))),
+            "staff"
+        );
+        let training = |s: &str, e: &str| {
+            fields([
+                ("title", "T".into()),
+                ("branch", "CEN".into()),
+                ("start", s.into()),
+                ("end", e.into()),
+            ])
+        };
+        assert_eq!(
+            field_of(v(
+                Kind::Training,
+                training("2026-11-23T10:00", "2026-11-23T09:00")
+            )),
+            "end"
+        );
+        assert_eq!(
+            field_of(v(
+                Kind::Training,
+                training("2026-11-23 09:00", "2026-11-23T10:00")
+            )),
+            "accepted"
+        );
+        let task = |rule: &str| {
+            fields([
+                ("title", "Backup".into()),
+                ("kind", "backup".into()),
+                ("rule", rule.into()),
+                ("next_due", "2026-11-23".into()),
+            ])
+        };
+        assert_eq!(field_of(v(Kind::Task, task("every 3 days"))), "accepted");
+        assert_eq!(field_of(v(Kind::Task, task("sometimes"))), "rule");
+        let transfer = |to: &str| {
+            fields([
+                ("asset", "PC1".into()),
+                ("from_branch", "CEN".into()),
+                ("to_branch", to.into()),
+            ])
+        };
+        assert_eq!(field_of(v(Kind::Transfer, transfer("CEN"))), "to_branch");
+        let none = fields([("from_branch", "CEN".into()), ("to_branch", "CEN".into())]);
+        assert_eq!(field_of(v(Kind::Transfer, none)), "asset");
+        let seat = fields([("licence", "Office".into()), ("asset", "PC1".into())]);
+        assert_eq!(field_of(v(Kind::Seat, seat.clone())), "accepted");
+        let full = Fake::default()
+            .with(
+                Kind::Licence,
+                "lic",
+                fields([("product", "Office".into()), ("seats", 1.into())]),
+            )
+            .with(Kind::Asset, "s1", fields([("tag", "PC1".into())]))
+            .with(
+                Kind::Seat,
+                "seat1",
+                fields([("licence", "lic".into()), ("asset", "s1".into())]),
+            );
+        assert_eq!(
+            field_of(validate(Kind::Seat, Op::Create, seat, &ctx(), &full)),
+            "licence"
+        );
+        let ticket = fields([
+            ("asset", "PR1".into()),
+            ("category", "printer".into()),
+            ("summary", "jam".into()),
+        ]);
+        let t = v(Kind::Ticket, ticket).unwrap();
+        assert_eq!(
+            t["branch"],
+            Value::from("CEN"),
+            "the ticket takes the asset's branch"
+        );
+        assert_eq!(t["opened_at"], Value::from("2026-11-23T08:00"));
+    }
+
+    #[test]
+    fn money_dates_and_recurrence() {
+        assert_eq!(parse_money("12.5"), Some(1250));
+        assert_eq!(parse_money("$1,299.99"), Some(129999));
+        assert_eq!(parse_money("-3"), None);
+        assert_eq!(parse_money("1.234"), None);
+        assert_eq!(format_money(129999), "1299.99");
+        assert_eq!(
+            normalise_datetime("2026-11-23 09:05:00").as_deref(),
+            Some("2026-11-23T09:05")
+        );
+        assert_eq!(normalise_datetime("23/11/2026"), None);
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap_or_default();
+        assert_eq!(
+            next_due(Recurrence::Months(1), d),
+            chrono::NaiveDate::from_ymd_opt(2026, 2, 28)
+        );
+        assert_eq!(parse_rule("Every 14 days"), Some(Recurrence::Days(14)));
+        assert_eq!(parse_rule("every 0 days"), None);
+        assert_eq!(patron_ref("s", "G-12ab"), Ok("G-12AB".into()));
+        assert_eq!(patron_ref("s", "123"), patron_ref("s", "card:123"));
+        assert_ne!(
+            patron_ref("s", "123"),
+            patron_ref("t", "123"),
+            "salted per library system"
+        );
+    }
+}

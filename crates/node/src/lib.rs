@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use branchline_store::Filter as ListFilter;
 
 /// A replica compacts a document's appended changes into a snapshot past this many.
-const COMPACT_AFTER: i64 = 256;
+const COMPACT_AFTER: i64 = 64;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Identity {
@@ -1511,6 +1511,10 @@ impl Node {
                         .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
                 }
                 l.stored += fresh.len() as i64;
+                if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
+                    tx.compact(&key, &l.doc.save(), l.seq)?;
+                    l.stored = 0;
+                }
                 report.changes_new += fresh.len();
                 report.documents += 1;
                 let after = l.doc.get_heads();

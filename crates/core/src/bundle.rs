@@ -65,6 +65,11 @@ pub struct Summary {
     pub system: String,
     pub device: String,
     pub heads: BTreeMap<String, Vec<String>>,
+    /// Where a document's heads are this replica's own unsent changes (which the
+    /// exporter cannot know), the nearest changes under them that came from others:
+    /// the exporter knows those, and sends only what lies after them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub also: BTreeMap<String, Vec<String>>,
 }
 
 pub fn encode(header: &BundleHeader, docs: &mut [BundleDoc]) -> Vec<u8> {
@@ -176,7 +181,7 @@ pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, Bundl
         let id: DocId = id.parse().map_err(|e| BundleError::Corrupt(format!("{e}")))?;
         let mut changes = Vec::with_capacity(raw.len());
         for c in raw {
-            let change = automerge::Change::from_bytes(c.to_vec())
+            let change = crate::doc::verified_change(c)
                 .map_err(|e| BundleError::Corrupt(format!("change in {id}: {e}")))?;
             changes.push(change);
         }
@@ -252,6 +257,28 @@ mod tests {
         assert_eq!(
             decode(b"PK\x03\x04 a zip file", None).err(),
             Some(BundleError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn a_damaged_change_is_refused_even_with_a_fresh_digest() {
+        let good = sample();
+        let body = good.len() - 32;
+        let last_len = {
+            let b = decode(&good, None).unwrap();
+            let mut c = b.docs[0].changes.last().unwrap().clone();
+            c.bytes().len()
+        };
+        // Damage the checksum in the last change's header, then reseal the bundle as
+        // an attacker (or a buggy tool) could.
+        let mut bad = good[..body].to_vec();
+        bad[body - last_len + 5] ^= 0x01;
+        let digest = Sha256::digest(&bad);
+        bad.extend_from_slice(&digest);
+        assert!(
+            matches!(decode(&bad, None), Err(BundleError::Corrupt(_))),
+            "{:?}",
+            decode(&bad, None).err()
         );
     }
 }

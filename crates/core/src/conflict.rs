@@ -25,6 +25,8 @@ pub enum ConflictKind {
     DoubleBooking,
     AssetField,
     NegativeStock,
+    /// Two tickets given the same per-branch number on replicas that were apart.
+    DuplicateNumber,
 }
 
 /// One side of a conflict: a value or record, and who put it there.
@@ -79,6 +81,7 @@ fn side_of_record(r: &Record, key: String, what: String) -> Side {
 pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
     let mut out = match id {
         DocId::Bookings(_, _) => double_bookings(id, doc),
+        DocId::Tickets(_) => duplicate_numbers(id, doc),
         DocId::Inventory => {
             let mut v = asset_fields(id, doc);
             v.extend(negative_stock(id, doc));
@@ -88,6 +91,40 @@ pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
     };
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+fn duplicate_numbers(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
+    let mut by_number: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    for t in read_records(doc, Kind::Ticket) {
+        if let Some(n) = t.str("number") {
+            by_number.entry(n.to_string()).or_default().push(t);
+        }
+    }
+    by_number
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .map(|(number, ts)| {
+            let mut parts = vec!["duplicate-number", number.as_str()];
+            parts.extend(ts.iter().map(|t| t.id.as_str()));
+            Conflict {
+                id: conflict_id(&parts),
+                kind: ConflictKind::DuplicateNumber,
+                doc: id.to_string(),
+                record: number.clone(),
+                field: Some("number".into()),
+                summary: format!(
+                    "{} tickets were numbered {number} on devices that were apart",
+                    ts.len()
+                ),
+                sides: ts
+                    .iter()
+                    .map(|t| {
+                        side_of_record(t, t.id.clone(), t.str("summary").unwrap_or_default().to_string())
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
@@ -334,6 +371,28 @@ mod tests {
             Kind::Booking,
             "b2",
             fields([("status", "cancelled".into())]),
+            false,
+        );
+        assert!(detect(&id, &a).is_empty());
+    }
+
+    #[test]
+    fn tickets_numbered_alike_apart_conflict() {
+        let id = DocId::Tickets("2026-11".into());
+        let mut a = new_doc(&id, &actor(1)).unwrap();
+        let mut b = new_doc(&id, &actor(2)).unwrap();
+        let t = |s: &str| fields([("number", "CEN-0007".into()), ("summary", s.into())]);
+        put(&mut a, Kind::Ticket, "t1", t("jam"), true);
+        put(&mut b, Kind::Ticket, "t2", t("no network"), true);
+        a.merge(&mut b).unwrap();
+        let c = detect(&id, &a);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].kind, ConflictKind::DuplicateNumber);
+        put(
+            &mut a,
+            Kind::Ticket,
+            "t2",
+            fields([("number", "CEN-0008".into())]),
             false,
         );
         assert!(detect(&id, &a).is_empty());

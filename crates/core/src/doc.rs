@@ -19,7 +19,13 @@ pub enum DocError {
     #[error("no {0} with id {1} in this document")]
     NoRecord(Kind, String),
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DocError::Automerge(Box::new(e))
+    }
 }
 
 /// The actor that writes every document skeleton. Skeletons are byte-identical on
@@ -42,6 +48,19 @@ pub fn new_doc(id: &DocId, actor: &ActorId) -> Result<Automerge, DocError> {
     );
     doc.set_actor(actor.clone());
     Ok(doc)
+}
+
+/// Parse one change from outside, checking its own checksum. automerge's parser
+/// does not compare the checksum in the chunk header with the hash of the contents,
+/// so a damaged change would otherwise be accepted here and dropped on the next
+/// load, leaving the replica quietly different from its peers.
+pub fn verified_change(raw: &[u8]) -> Result<automerge::Change, String> {
+    let change = automerge::Change::try_from(raw).map_err(|e| e.to_string())?;
+    let claimed = raw.get(4..8).ok_or("change too short")?;
+    if claimed != &change.hash().0[..4] {
+        return Err("change checksum does not match its contents".into());
+    }
+    Ok(change)
 }
 
 /// The id a document says it has (checked when documents arrive from outside).
@@ -195,9 +214,7 @@ fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
     let mut fields = Fields::new();
     for item in doc.map_range(obj, ..) {
         let v = match &item.value {
-            automerge::ValueRef::Object(ObjType::Text) => {
-                Value::Str(doc.text(item.id()).unwrap_or_default())
-            }
+            automerge::ValueRef::Object(ObjType::Text) => Value::Str(doc.text(item.id()).unwrap_or_default()),
             automerge::ValueRef::Object(_) => continue,
             other => from_scalar(&other.clone().into()),
         };

@@ -10,6 +10,7 @@ pub mod doc;
 pub mod docid;
 pub mod hours;
 pub mod schema;
+pub mod sync;
 pub mod validate;
 pub mod value;
 
@@ -20,5 +21,7 @@ pub use value::{Fields, Value};
 /// SHA-256 of canonical JSON, hex: the `state-hash` two converged replicas share.
 pub fn state_hash(canonical: &serde_json::Value) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(serde_json::to_vec(canonical).unwrap_or_default()))
+    hex::encode(sha2::Sha256::digest(
+        serde_json::to_vec(canonical).unwrap_or_default(),
+    ))
 }

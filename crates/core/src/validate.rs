@@ -138,10 +138,16 @@ fn normalise_value(
     if v.is_null() {
         return Ok(v);
     }
+    // Free text keeps its line breaks and indentation; one-line values are trimmed.
+    let multiline = matches!(name, "text" | "description" | "notes" | "resolution");
     let text = match &v {
+        Value::Str(s) if multiline => s.clone(),
         Value::Str(s) => s.trim().to_string(),
         other => other.display(),
     };
+    if multiline && text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
     if text.is_empty() && !matches!(ty, FieldType::Bool) {
         return Ok(Value::Null);
     }

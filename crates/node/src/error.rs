@@ -17,7 +17,7 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     #[error("document: {0}")]
     Doc(#[from] branchline_core::doc::DocError),
     #[error("no replica in {0}: run `branchline init` or `branchline demo` first")]
@@ -55,6 +55,12 @@ impl NodeError {
             NodeError::Invalid(v) => Some(&v.field),
             _ => None,
         }
+    }
+}
+
+impl From<automerge::AutomergeError> for NodeError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        NodeError::Automerge(Box::new(e))
     }
 }
 

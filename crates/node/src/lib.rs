@@ -5,8 +5,10 @@
 pub mod demo;
 mod error;
 mod lookup;
+mod sync_source;
 
 pub use error::{NodeError, Result};
+pub use sync_source::NodeSource;
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
@@ -174,6 +176,16 @@ fn load<'d>(
     Ok(docs.get_mut(id).map(|l| &mut l.doc))
 }
 
+/// Keep the document's heads in the store, where the sync manifest reads them.
+fn record_heads(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<()> {
+    let mut heads = doc.get_heads();
+    heads.sort();
+    let text = heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
+    let digest = branchline_core::sync::heads_digest(&heads);
+    tx.set_heads(&id.to_string(), &text, &digest)?;
+    Ok(())
+}
+
 /// Index every record of a document, its conflicts, and (inventory) stock levels.
 fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
     let key = id.to_string();
@@ -187,6 +199,7 @@ fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
     }
     let conflicts = conflict::detect(id, doc);
     tx.set_conflicts(&key, &conflicts)?;
+    record_heads(tx, id, doc)?;
     if *id == DocId::Inventory {
         tx.set_stock_levels(&stock_levels_of(doc))?;
     }
@@ -209,9 +222,8 @@ fn reindex_records(
             })?;
         }
     }
-    if matches!(id, DocId::Inventory | DocId::Bookings(..)) {
-        tx.set_conflicts(&key, &conflict::detect(id, doc))?;
-    }
+    // Every document kind with a conflict rule; `detect` is empty for the others.
+    tx.set_conflicts(&key, &conflict::detect(id, doc))?;
     if changed.iter().any(|(k, _)| *k == Kind::Movement) {
         tx.set_stock_levels(&stock_levels_of(doc))?;
     }
@@ -367,7 +379,9 @@ impl W<'_, '_> {
                 self.tx
                     .append_change(&key, &c.hash().to_string(), c.raw_bytes())?,
             );
+            l.stored += 1;
         }
+        record_heads(self.tx, doc_id, &l.doc)?;
         Ok(())
     }
 
@@ -1195,6 +1209,29 @@ impl Node {
                 })?;
                 Ok(format!("set {field} to {value}"))
             }
+            ConflictKind::DuplicateNumber => {
+                let kept = side(keep)?;
+                let renumbered = self.write(|w| {
+                    let mut out = Vec::new();
+                    for s in c.sides.iter().filter(|s| s.key != kept) {
+                        let (t, _) = w.existing(Kind::Ticket, &s.key)?;
+                        let branch = t.str("branch").unwrap_or_default().to_string();
+                        let next = w.next_ticket_number(&branch)?;
+                        w.update(
+                            Kind::Ticket,
+                            &s.key,
+                            [("number".to_string(), Value::Str(next.clone()))].into(),
+                        )?;
+                        out.push(next);
+                    }
+                    Ok(out)
+                })?;
+                Ok(format!(
+                    "kept ticket {kept} as {}; renumbered the other(s) {}",
+                    c.record,
+                    renumbered.join(", ")
+                ))
+            }
             ConflictKind::NegativeStock => {
                 let branch = c.field.clone().unwrap_or_default();
                 if let Some(n) = keep.strip_prefix("count=") {
@@ -1399,10 +1436,34 @@ impl Node {
 
     pub fn summary(&mut self) -> Result<Summary> {
         let mut heads = BTreeMap::new();
+        let mut also = BTreeMap::new();
+        let own = self.actor.clone();
         for id in self.doc_ids()? {
-            if let Some(h) = self.with_doc(&id, |d| {
-                d.get_heads().iter().map(|h| h.to_string()).collect::<Vec<_>>()
-            })? {
+            let found = self.with_doc(&id, |d| {
+                let h = d.get_heads();
+                // Walk down this replica's own changes to the first ones from others.
+                let mut below = BTreeSet::new();
+                let mut stack = h.clone();
+                let mut seen = std::collections::HashSet::new();
+                while let Some(c) = stack.pop() {
+                    if !seen.insert(c) || seen.len() > 10_000 {
+                        continue;
+                    }
+                    let Some(meta) = d.get_change_meta_by_hash(&c) else {
+                        continue;
+                    };
+                    if *meta.actor == own {
+                        stack.extend(meta.deps.iter().copied());
+                    } else if !h.contains(&c) {
+                        below.insert(c.to_string());
+                    }
+                }
+                (h.iter().map(|x| x.to_string()).collect::<Vec<_>>(), below)
+            })?;
+            if let Some((h, below)) = found {
+                if !below.is_empty() {
+                    also.insert(id.to_string(), below.into_iter().collect());
+                }
                 heads.insert(id.to_string(), h);
             }
         }
@@ -1410,6 +1471,7 @@ impl Node {
             system: self.ident.system_id.clone(),
             device: self.ident.device_id.clone(),
             heads,
+            also,
         })
     }
 
@@ -1426,8 +1488,13 @@ impl Node {
         }
         let mut docs = Vec::new();
         for id in self.doc_ids()? {
+            let key = id.to_string();
             let have: Vec<ChangeHash> = peer
-                .and_then(|p| p.heads.get(&id.to_string()))
+                .and_then(|p| p.heads.get(&key))
+                .map(|hs| hs.iter().filter_map(|h| h.parse().ok()).collect())
+                .unwrap_or_default();
+            let below: Vec<ChangeHash> = peer
+                .and_then(|p| p.also.get(&key))
                 .map(|hs| hs.iter().filter_map(|h| h.parse().ok()).collect())
                 .unwrap_or_default();
             let changes = self.with_doc(&id, |d| {
@@ -1440,6 +1507,7 @@ impl Node {
                 }
                 let known: Vec<ChangeHash> = have
                     .iter()
+                    .chain(below.iter())
                     .filter(|h| d.get_change_by_hash(h).is_some())
                     .copied()
                     .collect();
@@ -1511,6 +1579,7 @@ impl Node {
                         .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
                 }
                 l.stored += fresh.len() as i64;
+                record_heads(tx, &bd.id, &l.doc)?;
                 if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
                     tx.compact(&key, &l.doc.save(), l.seq)?;
                     l.stored = 0;

@@ -9,10 +9,13 @@ use branchline_store::{Filter, Tx};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// Bookings of a (branch, day), as (id, fields).
+type DayBookings = HashMap<(String, String), Vec<(String, Fields)>>;
+
 pub struct TxLookup<'a, 'b> {
     pub tx: &'a Tx<'b>,
     /// Records written earlier in the same batch, not yet visible to the caches.
-    bookings: RefCell<HashMap<(String, String), Vec<(String, Fields)>>>,
+    bookings: RefCell<DayBookings>,
     records: RefCell<HashMap<String, Option<Fields>>>,
 }
 

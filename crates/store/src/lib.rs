@@ -40,7 +40,10 @@ impl StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Numbered, append-only migrations. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_sync.sql")),
+];
 
 pub struct Store {
     conn: Connection,
@@ -355,6 +358,78 @@ impl Tx<'_> {
             st.execute(params![c.id, doc_id, data])?;
         }
         Ok(())
+    }
+
+    /// Record a document's current heads (sorted hex) and their digest.
+    pub fn set_heads(&self, doc_id: &str, heads: &str, digest: &[u8]) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT OR REPLACE INTO doc_heads (doc_id, heads, digest) VALUES (?1, ?2, ?3)")?;
+        st.execute(params![doc_id, heads, digest])
+            .map_err(StoreError::from_sql)?;
+        Ok(())
+    }
+
+    /// Every document's heads digest, by id.
+    pub fn manifest(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT doc_id, digest FROM doc_heads ORDER BY doc_id")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn heads(&self, doc_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT heads FROM doc_heads WHERE doc_id = ?1", [doc_id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn sync_states(&self, peer: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT doc_id, state FROM sync_states WHERE peer = ?1")?;
+        let v = st
+            .query_map([peer], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn set_sync_state(&self, peer: &str, doc_id: &str, state: &[u8]) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT OR REPLACE INTO sync_states (peer, doc_id, state) VALUES (?1, ?2, ?3)")?;
+        st.execute(params![peer, doc_id, state])
+            .map_err(StoreError::from_sql)?;
+        Ok(())
+    }
+
+    /// SQLite's data version: changes when another connection commits, so a daemon
+    /// notices writes made by a CLI on the same data directory.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    pub fn max_change_seq(&self) -> Result<i64> {
+        Ok(self
+            .tx
+            .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?)
+    }
+
+    /// Documents with changes stored after `seq`.
+    pub fn docs_changed_since(&self, seq: i64) -> Result<Vec<String>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT DISTINCT doc_id FROM changes WHERE seq > ?1 ORDER BY doc_id")?;
+        let v = st
+            .query_map([seq], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
     }
 
     pub fn has_conflicts(&self, doc_id: &str) -> Result<bool> {

@@ -1,0 +1,2404 @@
+//! The sync session: a pure, sans-IO state machine that brings one peer's documents
+//! level with another's over any message transport.
+//!
+//! Nothing here touches a socket, a clock or a random source. The driver (the QUIC
+//! layer in `net`/`node`, or the simulation in the tests below) feeds received frames
+//! into [`Session::handle_bytes`], sends whatever it returns, and calls
+//! [`Session::handle_timeout`] when [`Session::poll_timeout`] says so. Documents stay
+//! with the node: the session reaches them through the [`DocSource`] trait.
+//!
+//! # Protocol
+//!
+//! 1. **Hello.** Either side (or both) sends `Hello{reply: true}` with its library
+//!    system id, device id, round number, the digest of its whole manifest and its
+//!    document count; the other answers with `Hello{reply: false}`. Equal digests: both
+//!    sides are caught up after this one round trip.
+//! 2. **Reconciliation.** Otherwise the side with the smaller device id (the *driver*)
+//!    descends. Every document id is hashed (SHA-256); the first 64 bits of that hash
+//!    place it in a 16-ary trie of [`Prefix`]es. A `Recon` message carries items: a
+//!    `Fingerprint` (count and digest of the documents under a prefix) or a `List` of
+//!    `(doc id, heads digest)` under a prefix. A side that receives a fingerprint that
+//!    differs from its own answers with its 16 child fingerprints, or with its list
+//!    when it holds few documents there ([`LEAF`]); a side that receives a list knows
+//!    exactly which documents differ. Equal subtrees are never expanded, so the bytes
+//!    exchanged grow with the number of differing documents times the trie depth, not
+//!    with the number of documents.
+//! 3. **Document sync.** Each differing document runs automerge's own sync protocol
+//!    (`DocSync` carries one encoded `automerge::sync::Message`). A document the peer
+//!    lacks is created empty on its side (`DocSource::create_empty`) and filled by the
+//!    same protocol. Per-document `sync::State`s can be exported and imported, so a
+//!    reconnect resumes from what both sides last shared.
+//! 4. **Check.** When the driver has no request outstanding and no document exchange
+//!    in progress, it sends the root fingerprint again; an empty answer means both
+//!    sides were equal and the session is caught up. Any other answer is the next
+//!    level of the descent.
+//! 5. **Live.** After catch-up the session stays open: [`Session::local_change`] pushes
+//!    a document's new changes at once.
+//!
+//! # Loss
+//!
+//! Messages may be lost, duplicated, delayed or reordered. Request ids make duplicate
+//! `Recon` messages harmless; automerge's protocol tolerates repeated `DocSync`s.
+//! Whenever a session is not caught up and its peer has been silent for the timeout,
+//! or one of its requests or document exchanges has waited that long for an answer,
+//! it starts a new round: per-document states fall back to their persisted form (what
+//! both sides share), and the Hello exchange starts over. Messages of an older round
+//! are dropped.
+//!
+//! A session only believes it is caught up after the two manifests were seen equal;
+//! whoever changes a document after that is not caught up until the peer confirms,
+//! so a lost push is always retried by the side that made it.
+//!
+//! # Frames
+//!
+//! A hand-written binary encoding: a version byte, a type byte, then the fields
+//! (LEB128 integers, length-prefixed strings and bytes, raw 32-byte digests).
+//! [`SyncMsg::decode`] bounds the frame ([`MAX_FRAME`]), every count ([`MAX_COUNT`]
+//! and the bytes left), every name ([`MAX_NAME`]), validates document ids and refuses
+//! trailing bytes. It never panics.
+
+use crate::docid::{BadDocId, DocId};
+use automerge::sync::{self as am, SyncDoc};
+use automerge::{Automerge, AutomergeError, ChangeHash};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// What a replica holds: the digest of each document's heads ([`heads_digest`]).
+pub type Manifest = BTreeMap<DocId, Digest>;
+
+/// Version byte that opens every frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Largest frame accepted (and the largest a peer should send).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Largest count of anything (items, documents) a frame may declare.
+pub const MAX_COUNT: u64 = 1_000_000;
+/// Longest system id, device id or document id, in bytes.
+pub const MAX_NAME: usize = 256;
+/// A side holding at most this many documents under a prefix lists them instead of
+/// splitting the prefix further.
+pub const LEAF: u64 = 16;
+/// Deepest prefix, in nibbles (64 bits of the document id's hash).
+pub const MAX_DEPTH: u8 = 16;
+/// Silence after which a session that is not caught up starts a new round.
+pub const DEFAULT_TIMEOUT_MS: i64 = 15_000;
+
+const TAG_HELLO: u8 = 1;
+const TAG_RECON: u8 = 2;
+const TAG_DOC_SYNC: u8 = 3;
+const TAG_REFUSE: u8 = 4;
+const ITEM_FINGERPRINT: u8 = 1;
+const ITEM_LIST: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync frame of {0} bytes is over the limit")]
+    FrameTooLarge(usize),
+    #[error("sync frame is truncated")]
+    Truncated,
+    #[error("unsupported sync protocol version {0}")]
+    Version(u8),
+    #[error("unknown sync message type {0}")]
+    UnknownTag(u8),
+    #[error("malformed sync frame: {0}")]
+    Malformed(&'static str),
+    #[error("{0}")]
+    BadDocId(#[from] BadDocId),
+    #[error("peer belongs to library system {found:?}, not this one ({expected:?})")]
+    ForeignSystem { expected: String, found: String },
+    #[error("peer presented this replica's own device id")]
+    SelfPeer,
+    #[error("peer changed its device id mid-session ({was:?} then {now:?})")]
+    PeerChanged { was: String, now: String },
+    #[error("bad automerge sync message for {doc}: {reason}")]
+    BadSyncMessage { doc: String, reason: String },
+    #[error("bad stored sync state for {doc}: {reason}")]
+    BadState { doc: String, reason: String },
+    #[error("applying a peer's changes to {doc}: {source}")]
+    Apply {
+        doc: String,
+        source: Box<AutomergeError>,
+    },
+}
+
+/// SHA-256 of a document's heads, sorted: equal digests mean equal documents.
+pub fn heads_digest(heads: &[ChangeHash]) -> Digest {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for c in sorted {
+        h.update(c.0);
+    }
+    h.finalize().into()
+}
+
+/// [`heads_digest`] of a document's current heads.
+pub fn doc_digest(doc: &Automerge) -> Digest {
+    heads_digest(&doc.get_heads())
+}
+
+/// The manifest of a set of documents.
+pub fn manifest_of<'a, I>(docs: I) -> Manifest
+where
+    I: IntoIterator<Item = (&'a DocId, &'a Automerge)>,
+{
+    docs.into_iter()
+        .map(|(id, doc)| (id.clone(), doc_digest(doc)))
+        .collect()
+}
+
+/// The digest of a whole manifest, as sent in `Hello`.
+pub fn root_digest(manifest: &Manifest) -> Digest {
+    Index::build(manifest, &BTreeSet::new())
+        .fingerprint(Prefix::ROOT)
+        .1
+}
+
+/// A node of the 16-ary trie over the first 64 bits of each document id's SHA-256:
+/// the documents whose hash starts with these `depth` nibbles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Prefix {
+    depth: u8,
+    bits: u64,
+}
+
+fn low_mask(depth: u8) -> u64 {
+    match depth {
+        0 => u64::MAX,
+        d if d >= MAX_DEPTH => 0,
+        d => u64::MAX >> (4 * u32::from(d)),
+    }
+}
+
+impl Prefix {
+    /// Every document.
+    pub const ROOT: Prefix = Prefix { depth: 0, bits: 0 };
+
+    /// `depth` nibbles, left-aligned in `bits`; the rest of `bits` must be zero.
+    pub fn new(depth: u8, bits: u64) -> Option<Prefix> {
+        (depth <= MAX_DEPTH && bits & low_mask(depth) == 0).then_some(Prefix { depth, bits })
+    }
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+    /// The sub-prefix one nibble deeper, if there is one.
+    pub fn child(&self, nibble: u8) -> Option<Prefix> {
+        if self.depth >= MAX_DEPTH || nibble > 15 {
+            return None;
+        }
+        let shift = 60 - 4 * u32::from(self.depth);
+        Some(Prefix {
+            depth: self.depth + 1,
+            bits: self.bits | (u64::from(nibble) << shift),
+        })
+    }
+    /// Inclusive bounds of the 64-bit positions under this prefix.
+    fn bounds(&self) -> (u64, u64) {
+        (self.bits, self.bits | low_mask(self.depth))
+    }
+}
+
+/// One document in the reconciliation index.
+#[derive(Debug)]
+struct Entry {
+    key: Digest,
+    pos: u64,
+    id: DocId,
+    digest: Digest,
+}
+
+/// A manifest sorted by the hash of each document id, so that every prefix is a
+/// contiguous run.
+#[derive(Debug)]
+struct Index {
+    entries: Vec<Entry>,
+}
+
+impl Index {
+    fn build(manifest: &Manifest, excluded: &BTreeSet<DocId>) -> Index {
+        let mut entries: Vec<Entry> = manifest
+            .iter()
+            .filter(|(id, _)| !excluded.contains(*id))
+            .map(|(id, digest)| {
+                let key: Digest = Sha256::digest(id.to_string().as_bytes()).into();
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&key[..8]);
+                Entry {
+                    key,
+                    pos: u64::from_be_bytes(first),
+                    id: id.clone(),
+                    digest: *digest,
+                }
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.id.cmp(&b.id)));
+        Index { entries }
+    }
+
+    fn range(&self, p: Prefix) -> &[Entry] {
+        let (lo, hi) = p.bounds();
+        let a = self.entries.partition_point(|e| e.pos < lo);
+        let b = self.entries.partition_point(|e| e.pos <= hi);
+        self.entries.get(a..b).unwrap_or(&[])
+    }
+
+    fn fingerprint(&self, p: Prefix) -> (u64, Digest) {
+        let r = self.range(p);
+        (r.len() as u64, range_digest(r))
+    }
+}
+
+fn range_digest(entries: &[Entry]) -> Digest {
+    let mut h = Sha256::new();
+    h.update(b"branchline-range-v1");
+    h.update((entries.len() as u64).to_le_bytes());
+    for e in entries {
+        h.update(e.key);
+        h.update(e.digest);
+    }
+    h.finalize().into()
+}
+
+/// One unit of range reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReconItem {
+    /// "Under `prefix` I hold `count` documents whose combined digest is `digest`."
+    Fingerprint {
+        prefix: Prefix,
+        count: u64,
+        digest: Digest,
+    },
+    /// "Under `prefix` I hold exactly these documents."
+    List {
+        prefix: Prefix,
+        docs: Vec<(DocId, Digest)>,
+    },
+}
+
+/// A message between two sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncMsg {
+    /// Opens a round. `reply` asks the peer to answer with its own Hello.
+    Hello {
+        system_id: String,
+        device_id: String,
+        round: u64,
+        root: Digest,
+        doc_count: u64,
+        reply: bool,
+    },
+    /// Range reconciliation. `id` is non-zero exactly when `items` is non-empty (the
+    /// message then expects an answer); `reply_to` names the request this answers.
+    Recon {
+        round: u64,
+        id: u64,
+        reply_to: u64,
+        items: Vec<ReconItem>,
+    },
+    /// One automerge sync message for one document.
+    DocSync {
+        round: u64,
+        doc_id: DocId,
+        data: Vec<u8>,
+    },
+    /// "I will not hold this document": both sides leave it out of this session.
+    Refuse { round: u64, doc_id: DocId },
+}
+
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+struct Count(usize);
+impl Sink for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+fn put_var(s: &mut impl Sink, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            s.put(&[byte]);
+            return;
+        }
+        s.put(&[byte | 0x80]);
+    }
+}
+fn put_bytes(s: &mut impl Sink, b: &[u8]) {
+    put_var(s, b.len() as u64);
+    s.put(b);
+}
+fn put_prefix(s: &mut impl Sink, p: &Prefix) {
+    s.put(&[p.depth]);
+    let n = usize::from(p.depth.div_ceil(2)).min(8);
+    s.put(&p.bits.to_be_bytes()[..n]);
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SyncError> {
+        let end = self.pos.checked_add(n).ok_or(SyncError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(SyncError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, SyncError> {
+        Ok(self.take(1)?[0])
+    }
+    fn var(&mut self) -> Result<u64, SyncError> {
+        let mut v = 0u64;
+        for i in 0..10u32 {
+            let b = self.u8()?;
+            let part = u64::from(b & 0x7f);
+            if i == 9 && part > 1 {
+                return Err(SyncError::Malformed("integer overflows 64 bits"));
+            }
+            v |= part << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SyncError::Malformed("integer is too long"))
+    }
+    /// A count that is bounded and could fit in what is left (every element takes
+    /// at least one byte).
+    fn count(&mut self) -> Result<usize, SyncError> {
+        let n = self.var()?;
+        if n > MAX_COUNT {
+            return Err(SyncError::Malformed("count over the limit"));
+        }
+        let n = usize::try_from(n).map_err(|_| SyncError::Malformed("count over the limit"))?;
+        if n > self.remaining() {
+            return Err(SyncError::Truncated);
+        }
+        Ok(n)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], SyncError> {
+        let n = self.var()?;
+        let n = usize::try_from(n).map_err(|_| SyncError::Truncated)?;
+        if n > self.remaining() {
+            return Err(SyncError::Truncated);
+        }
+        self.take(n)
+    }
+    fn name(&mut self) -> Result<&'a str, SyncError> {
+        let n = self.var()?;
+        if n == 0 || n > MAX_NAME as u64 {
+            return Err(SyncError::Malformed("name is empty or too long"));
+        }
+        let b = self.take(n as usize)?;
+        std::str::from_utf8(b).map_err(|_| SyncError::Malformed("name is not UTF-8"))
+    }
+    fn doc_id(&mut self) -> Result<DocId, SyncError> {
+        Ok(self.name()?.parse::<DocId>()?)
+    }
+    fn digest(&mut self) -> Result<Digest, SyncError> {
+        let mut d = [0u8; 32];
+        d.copy_from_slice(self.take(32)?);
+        Ok(d)
+    }
+    fn prefix(&mut self) -> Result<Prefix, SyncError> {
+        let depth = self.u8()?;
+        if depth > MAX_DEPTH {
+            return Err(SyncError::Malformed("prefix too deep"));
+        }
+        let n = usize::from(depth.div_ceil(2));
+        let mut be = [0u8; 8];
+        be[..n].copy_from_slice(self.take(n)?);
+        Prefix::new(depth, u64::from_be_bytes(be)).ok_or(SyncError::Malformed("prefix has stray bits"))
+    }
+    fn round(&mut self) -> Result<u64, SyncError> {
+        self.var()
+    }
+}
+
+impl SyncMsg {
+    /// The frame for this message.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.write(&mut out);
+        out
+    }
+
+    /// The length of [`SyncMsg::encode`]'s frame, without building it.
+    pub fn encoded_len(&self) -> usize {
+        let mut c = Count(0);
+        self.write(&mut c);
+        c.0
+    }
+
+    fn write(&self, s: &mut impl Sink) {
+        s.put(&[PROTOCOL_VERSION]);
+        match self {
+            SyncMsg::Hello {
+                system_id,
+                device_id,
+                round,
+                root,
+                doc_count,
+                reply,
+            } => {
+                s.put(&[TAG_HELLO]);
+                put_bytes(s, system_id.as_bytes());
+                put_bytes(s, device_id.as_bytes());
+                put_var(s, *round);
+                s.put(root);
+                put_var(s, *doc_count);
+                s.put(&[u8::from(*reply)]);
+            }
+            SyncMsg::Recon {
+                round,
+                id,
+                reply_to,
+                items,
+            } => {
+                s.put(&[TAG_RECON]);
+                put_var(s, *round);
+                put_var(s, *id);
+                put_var(s, *reply_to);
+                put_var(s, items.len() as u64);
+                for item in items {
+                    match item {
+                        ReconItem::Fingerprint {
+                            prefix,
+                            count,
+                            digest,
+                        } => {
+                            s.put(&[ITEM_FINGERPRINT]);
+                            put_prefix(s, prefix);
+                            put_var(s, *count);
+                            s.put(digest);
+                        }
+                        ReconItem::List { prefix, docs } => {
+                            s.put(&[ITEM_LIST]);
+                            put_prefix(s, prefix);
+                            put_var(s, docs.len() as u64);
+                            for (id, digest) in docs {
+                                put_bytes(s, id.to_string().as_bytes());
+                                s.put(digest);
+                            }
+                        }
+                    }
+                }
+            }
+            SyncMsg::DocSync { round, doc_id, data } => {
+                s.put(&[TAG_DOC_SYNC]);
+                put_var(s, *round);
+                put_bytes(s, doc_id.to_string().as_bytes());
+                put_bytes(s, data);
+            }
+            SyncMsg::Refuse { round, doc_id } => {
+                s.put(&[TAG_REFUSE]);
+                put_var(s, *round);
+                put_bytes(s, doc_id.to_string().as_bytes());
+            }
+        }
+    }
+
+    /// Decode and validate one frame. Never panics; refuses anything malformed,
+    /// oversized, truncated or followed by trailing bytes.
+    pub fn decode(frame: &[u8]) -> Result<SyncMsg, SyncError> {
+        if frame.len() > MAX_FRAME {
+            return Err(SyncError::FrameTooLarge(frame.len()));
+        }
+        let mut r = Reader { buf: frame, pos: 0 };
+        let version = r.u8()?;
+        if version != PROTOCOL_VERSION {
+            return Err(SyncError::Version(version));
+        }
+        let msg = match r.u8()? {
+            TAG_HELLO => {
+                let system_id = r.name()?.to_string();
+                let device_id = r.name()?.to_string();
+                let round = r.round()?;
+                let root = r.digest()?;
+                let doc_count = r.var()?;
+                if doc_count > MAX_COUNT {
+                    return Err(SyncError::Malformed("document count over the limit"));
+                }
+                let reply = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(SyncError::Malformed("bad reply flag")),
+                };
+                SyncMsg::Hello {
+                    system_id,
+                    device_id,
+                    round,
+                    root,
+                    doc_count,
+                    reply,
+                }
+            }
+            TAG_RECON => {
+                let round = r.round()?;
+                let id = r.var()?;
+                let reply_to = r.var()?;
+                let n = r.count()?;
+                let mut items = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let kind = r.u8()?;
+                    let prefix = r.prefix()?;
+                    items.push(match kind {
+                        ITEM_FINGERPRINT => {
+                            let count = r.var()?;
+                            if count > MAX_COUNT {
+                                return Err(SyncError::Malformed("document count over the limit"));
+                            }
+                            ReconItem::Fingerprint {
+                                prefix,
+                                count,
+                                digest: r.digest()?,
+                            }
+                        }
+                        ITEM_LIST => {
+                            let k = r.count()?;
+                            let mut docs = Vec::with_capacity(k.min(1024));
+                            for _ in 0..k {
+                                let id = r.doc_id()?;
+                                docs.push((id, r.digest()?));
+                            }
+                            ReconItem::List { prefix, docs }
+                        }
+                        _ => return Err(SyncError::Malformed("unknown reconciliation item")),
+                    });
+                }
+                if items.is_empty() != (id == 0) {
+                    return Err(SyncError::Malformed("request id and items disagree"));
+                }
+                SyncMsg::Recon {
+                    round,
+                    id,
+                    reply_to,
+                    items,
+                }
+            }
+            TAG_DOC_SYNC => {
+                let round = r.round()?;
+                let doc_id = r.doc_id()?;
+                let data = r.bytes()?;
+                if data.is_empty() {
+                    return Err(SyncError::Malformed("empty document sync message"));
+                }
+                SyncMsg::DocSync {
+                    round,
+                    doc_id,
+                    data: data.to_vec(),
+                }
+            }
+            TAG_REFUSE => {
+                let round = r.round()?;
+                SyncMsg::Refuse {
+                    round,
+                    doc_id: r.doc_id()?,
+                }
+            }
+            tag => return Err(SyncError::UnknownTag(tag)),
+        };
+        if r.remaining() != 0 {
+            return Err(SyncError::Malformed("trailing bytes"));
+        }
+        Ok(msg)
+    }
+}
+
+/// The replica's documents, as a session sees them. The node implements this over
+/// its store; the session never keeps a document.
+pub trait DocSource {
+    /// Every document this replica holds, with its heads digest.
+    fn manifest(&self) -> Manifest;
+    /// A document, if this replica holds it.
+    fn doc(&mut self, id: &DocId) -> Option<&mut Automerge>;
+    /// Create a document the peer has and this replica lacks: its skeleton
+    /// (`crate::doc::new_doc` with the local actor). `None` refuses it (a purged
+    /// document, or one this replica may not hold); the session then leaves it out.
+    fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge>;
+    /// A document was created or changed by what the peer sent (persist it, update
+    /// the index, push it to other peers).
+    fn on_changed(&mut self, id: &DocId);
+}
+
+/// Counters of one session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Document exchanges that ended with both sides at the same heads.
+    pub docs_synced: u64,
+    /// Times a received message changed (or created) a local document.
+    pub docs_updated: u64,
+    /// Changes applied from the peer.
+    pub changes_received: u64,
+    /// Change chunks sent (one per change; a whole-document chunk counts as one).
+    pub change_chunks_sent: u64,
+    /// Rounds this side opened (start and restarts).
+    pub rounds: u64,
+    /// Rounds opened because the peer fell silent.
+    pub timeouts: u64,
+    /// Messages ignored as stale (older round) or duplicate.
+    pub dropped: u64,
+}
+
+/// Sync with one peer over one connection.
+#[derive(Debug)]
+pub struct Session {
+    system_id: String,
+    device_id: String,
+    peer: Option<String>,
+    round: u64,
+    started: bool,
+    /// A Hello of the current round came from the peer.
+    hello_done: bool,
+    caught_up: bool,
+    timeout_ms: i64,
+    /// When the peer was last heard from (or the round opened).
+    last_activity: i64,
+    /// The time of the call being handled.
+    now: i64,
+    next_id: u64,
+    /// Our Recon requests not yet answered, with when they were sent.
+    outstanding: BTreeMap<u64, i64>,
+    /// The peer's Recon requests already handled this round.
+    seen: BTreeSet<u64>,
+    /// The pending check: request id and the root digest it carried.
+    check: Option<(u64, Digest)>,
+    states: BTreeMap<DocId, am::State>,
+    dirty: BTreeSet<DocId>,
+    /// Documents whose exchange is in progress (the peer's heads differ from ours),
+    /// with when we last sent or heard about each.
+    active: BTreeMap<DocId, i64>,
+    /// Documents refused by either side: left out of this session.
+    excluded: BTreeSet<DocId>,
+    /// [`LEAF`], lowered by tests to make prefixes split with few documents.
+    leaf: u64,
+    stats: SyncStats,
+}
+
+/// What a sync state keeps across connections (the heads both sides share).
+fn persisted(state: &am::State) -> am::State {
+    am::State::decode(&state.encode()).unwrap_or_default()
+}
+
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+impl Session {
+    /// A session of this replica (`local_system_id`, `local_device`) with a peer not
+    /// yet known: the peer is whoever sends the first Hello.
+    pub fn new(local_system_id: impl Into<String>, local_device: impl Into<String>) -> Session {
+        Session {
+            system_id: local_system_id.into(),
+            device_id: local_device.into(),
+            peer: None,
+            round: 0,
+            started: false,
+            hello_done: false,
+            caught_up: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            last_activity: 0,
+            now: 0,
+            next_id: 0,
+            outstanding: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            check: None,
+            states: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            active: BTreeMap::new(),
+            excluded: BTreeSet::new(),
+            leaf: LEAF,
+            stats: SyncStats::default(),
+        }
+    }
+
+    /// Silence (in ms) after which a session that is not caught up starts over.
+    pub fn with_timeout(mut self, timeout_ms: i64) -> Session {
+        self.timeout_ms = timeout_ms.max(1);
+        self
+    }
+
+    #[cfg(test)]
+    fn with_leaf(mut self, leaf: u64) -> Session {
+        self.leaf = leaf;
+        self
+    }
+
+    /// The peer's device id, once its Hello has arrived.
+    pub fn peer_device(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
+    /// Both sides held the same documents when last compared, and nothing has been
+    /// sent or received since that needs confirming.
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up
+    }
+
+    pub fn stats(&self) -> &SyncStats {
+        &self.stats
+    }
+
+    /// The current round (0 before the first Hello).
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Resume a document's sync state with this peer, as saved by
+    /// [`Session::export_states`] or [`Session::take_dirty_states`].
+    pub fn import_state(&mut self, id: DocId, bytes: &[u8]) -> Result<(), SyncError> {
+        let state = am::State::decode(bytes).map_err(|e| SyncError::BadState {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.states.insert(id, state);
+        Ok(())
+    }
+
+    /// Every document's sync state with this peer, encoded for storage.
+    pub fn export_states(&self) -> BTreeMap<DocId, Vec<u8>> {
+        self.states
+            .iter()
+            .map(|(id, st)| (id.clone(), st.encode()))
+            .collect()
+    }
+
+    /// The sync states that changed since the last call, encoded for storage.
+    pub fn take_dirty_states(&mut self) -> Vec<(DocId, Vec<u8>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|id| self.states.get(&id).map(|st| (id.clone(), st.encode())))
+            .collect()
+    }
+
+    /// Open a round: the first Hello. Call on connect (either side or both).
+    pub fn start<S: DocSource + ?Sized>(&mut self, src: &S, now_ms: i64) -> Vec<SyncMsg> {
+        self.now = now_ms;
+        self.round = self.round.saturating_add(1);
+        self.reset_transient();
+        self.started = true;
+        self.last_activity = now_ms;
+        self.stats.rounds += 1;
+        let (doc_count, root) = self.index(src).fingerprint(Prefix::ROOT);
+        let mut out = Vec::new();
+        let hello = self.hello(root, doc_count, true);
+        self.emit(&mut out, hello);
+        out
+    }
+
+    /// When [`Session::handle_timeout`] wants to be called, if at all.
+    ///
+    /// A session that is not caught up times out when the peer has been silent for
+    /// the timeout, or when a request or a document exchange has waited that long
+    /// for its answer even though other messages kept arriving.
+    pub fn poll_timeout(&self) -> Option<i64> {
+        if !self.started || self.caught_up {
+            return None;
+        }
+        let oldest = self
+            .outstanding
+            .values()
+            .chain(self.active.values())
+            .fold(self.last_activity, |a, &b| a.min(b));
+        Some(oldest.saturating_add(self.timeout_ms))
+    }
+
+    /// Start a new round if the peer has been silent too long.
+    pub fn handle_timeout<S: DocSource + ?Sized>(&mut self, src: &S, now_ms: i64) -> Vec<SyncMsg> {
+        match self.poll_timeout() {
+            Some(deadline) if now_ms >= deadline => {
+                self.stats.timeouts += 1;
+                self.start(src, now_ms)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Decode a received frame and handle it.
+    pub fn handle_bytes<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        frame: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<SyncMsg>, SyncError> {
+        let msg = SyncMsg::decode(frame)?;
+        self.handle_inner(src, msg, frame.len(), now_ms)
+    }
+
+    /// Handle a received message; returns the messages to send back. An error means
+    /// the peer broke the protocol (or belongs to another library system): close
+    /// the connection.
+    pub fn handle<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        msg: SyncMsg,
+        now_ms: i64,
+    ) -> Result<Vec<SyncMsg>, SyncError> {
+        let len = msg.encoded_len();
+        self.handle_inner(src, msg, len, now_ms)
+    }
+
+    /// A local write changed `id`: push its new changes to the peer (live sync).
+    pub fn local_change<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        id: &DocId,
+        now_ms: i64,
+    ) -> Vec<SyncMsg> {
+        self.now = now_ms;
+        let mut out = Vec::new();
+        if !self.hello_done || self.excluded.contains(id) {
+            return out;
+        }
+        let Some(doc) = src.doc(id) else {
+            return out;
+        };
+        let state = self.states.entry(id.clone()).or_default();
+        let msg = doc.generate_sync_message(state);
+        if let Some(m) = msg {
+            if self.caught_up {
+                self.last_activity = now_ms;
+            }
+            self.caught_up = false;
+            self.active.insert(id.clone(), now_ms);
+            self.emit_doc(&mut out, id.clone(), m);
+        }
+        self.maybe_check(src, &mut out);
+        out
+    }
+
+    fn handle_inner<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        msg: SyncMsg,
+        len: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SyncMsg>, SyncError> {
+        self.now = now_ms;
+        self.stats.messages_received += 1;
+        self.stats.bytes_received += len as u64;
+        let mut out = Vec::new();
+        match msg {
+            SyncMsg::Hello {
+                system_id,
+                device_id,
+                round,
+                root,
+                doc_count,
+                reply,
+            } => {
+                self.on_hello(
+                    src,
+                    Hello {
+                        system_id,
+                        device_id,
+                        round,
+                        root,
+                        doc_count,
+                        reply,
+                    },
+                    now_ms,
+                    &mut out,
+                )?;
+            }
+            SyncMsg::Recon {
+                round,
+                id,
+                reply_to,
+                items,
+            } => {
+                if self.accept(round, now_ms) {
+                    self.on_recon(src, id, reply_to, items, &mut out);
+                }
+            }
+            SyncMsg::DocSync { round, doc_id, data } => {
+                if self.accept(round, now_ms) {
+                    self.on_doc_sync(src, doc_id, &data, &mut out)?;
+                }
+            }
+            SyncMsg::Refuse { round, doc_id } => {
+                if self.accept(round, now_ms) {
+                    self.active.remove(&doc_id);
+                    self.excluded.insert(doc_id);
+                    self.caught_up = false;
+                }
+            }
+        }
+        self.maybe_check(src, &mut out);
+        Ok(out)
+    }
+
+    /// Whether a non-Hello message belongs to the current round.
+    fn accept(&mut self, round: u64, now_ms: i64) -> bool {
+        if self.peer.is_none() || round == 0 || round != self.round {
+            self.stats.dropped += 1;
+            return false;
+        }
+        self.last_activity = now_ms;
+        true
+    }
+
+    fn on_hello<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        h: Hello,
+        now_ms: i64,
+        out: &mut Vec<SyncMsg>,
+    ) -> Result<(), SyncError> {
+        if h.system_id != self.system_id {
+            return Err(SyncError::ForeignSystem {
+                expected: self.system_id.clone(),
+                found: h.system_id,
+            });
+        }
+        if h.device_id == self.device_id {
+            return Err(SyncError::SelfPeer);
+        }
+        if let Some(was) = &self.peer {
+            if *was != h.device_id {
+                return Err(SyncError::PeerChanged {
+                    was: was.clone(),
+                    now: h.device_id,
+                });
+            }
+        }
+        if h.round == 0 || h.round < self.round {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        if h.round > self.round {
+            self.round = h.round;
+            self.reset_transient();
+        }
+        self.peer = Some(h.device_id);
+        self.started = true;
+        self.hello_done = true;
+        self.last_activity = now_ms;
+        let idx = self.index(src);
+        let (count, root) = idx.fingerprint(Prefix::ROOT);
+        if h.reply {
+            let hello = self.hello(root, count, false);
+            self.emit(out, hello);
+        }
+        if root == h.root && count == h.doc_count {
+            self.mark_caught_up();
+            return Ok(());
+        }
+        self.caught_up = false;
+        if self.is_driver() && self.outstanding.is_empty() {
+            let mut items = Vec::new();
+            let mut to_sync = BTreeSet::new();
+            let theirs = (h.doc_count, h.root);
+            answer_fingerprint(&idx, self.leaf, Prefix::ROOT, theirs, &mut items, &mut to_sync);
+            self.begin_docs(src, to_sync, out);
+            if !items.is_empty() {
+                let id = self.next_request();
+                let msg = SyncMsg::Recon {
+                    round: self.round,
+                    id,
+                    reply_to: 0,
+                    items,
+                };
+                self.emit(out, msg);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_recon<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        id: u64,
+        reply_to: u64,
+        items: Vec<ReconItem>,
+        out: &mut Vec<SyncMsg>,
+    ) {
+        if id != 0 && !self.seen.insert(id) {
+            self.stats.dropped += 1;
+            return;
+        }
+        if reply_to != 0 {
+            let known = self.outstanding.remove(&reply_to).is_some();
+            if !known && id == 0 {
+                self.stats.dropped += 1;
+                return;
+            }
+            if let Some((check_id, sent_root)) = self.check {
+                if known && check_id == reply_to {
+                    self.check = None;
+                    if items.is_empty() && self.index(src).fingerprint(Prefix::ROOT).1 == sent_root {
+                        self.mark_caught_up();
+                    }
+                }
+            }
+        }
+        if items.is_empty() {
+            return;
+        }
+        let idx = self.index(src);
+        let mut resp = Vec::new();
+        let mut to_sync = BTreeSet::new();
+        let mut root_equal = false;
+        let mut done: BTreeSet<(u8, Prefix)> = BTreeSet::new();
+        for item in items {
+            match item {
+                ReconItem::Fingerprint {
+                    prefix,
+                    count,
+                    digest,
+                } => {
+                    if !done.insert((ITEM_FINGERPRINT, prefix)) {
+                        continue;
+                    }
+                    if prefix == Prefix::ROOT && idx.fingerprint(prefix) == (count, digest) {
+                        root_equal = true;
+                        continue;
+                    }
+                    answer_fingerprint(&idx, self.leaf, prefix, (count, digest), &mut resp, &mut to_sync);
+                }
+                ReconItem::List { prefix, docs } => {
+                    if !done.insert((ITEM_LIST, prefix)) {
+                        continue;
+                    }
+                    self.diff_list(&idx, prefix, &docs, &mut to_sync);
+                }
+            }
+        }
+        if root_equal && resp.is_empty() && to_sync.is_empty() {
+            self.mark_caught_up();
+        } else {
+            self.caught_up = false;
+        }
+        self.begin_docs(src, to_sync, out);
+        let rid = if resp.is_empty() { 0 } else { self.next_request() };
+        let msg = SyncMsg::Recon {
+            round: self.round,
+            id: rid,
+            reply_to: id,
+            items: resp,
+        };
+        self.emit(out, msg);
+    }
+
+    /// The documents that differ under `prefix`, given the peer's list there.
+    fn diff_list(
+        &self,
+        idx: &Index,
+        prefix: Prefix,
+        theirs: &[(DocId, Digest)],
+        to_sync: &mut BTreeSet<DocId>,
+    ) {
+        let ours: BTreeMap<&DocId, &Digest> = idx.range(prefix).iter().map(|e| (&e.id, &e.digest)).collect();
+        let theirs_map: BTreeMap<&DocId, &Digest> = theirs
+            .iter()
+            .filter(|(id, _)| !self.excluded.contains(id))
+            .map(|(id, d)| (id, d))
+            .collect();
+        for (id, digest) in &ours {
+            if theirs_map.get(id) != Some(digest) {
+                to_sync.insert((*id).clone());
+            }
+        }
+        for id in theirs_map.keys() {
+            if !ours.contains_key(id) {
+                to_sync.insert((*id).clone());
+            }
+        }
+    }
+
+    fn begin_docs<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        ids: BTreeSet<DocId>,
+        out: &mut Vec<SyncMsg>,
+    ) {
+        for id in ids {
+            self.begin_doc(src, id, out);
+        }
+    }
+
+    /// Reconciliation found `id` different: open (or reopen) its exchange.
+    fn begin_doc<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Vec<SyncMsg>) {
+        if self.excluded.contains(&id) || self.active.contains_key(&id) {
+            return;
+        }
+        let have = src.doc(&id).is_some();
+        let doc = if have { src.doc(&id) } else { src.create_empty(&id) };
+        let Some(doc) = doc else {
+            self.refuse(id, out);
+            return;
+        };
+        let state = self.states.entry(id.clone()).or_default();
+        *state = persisted(state);
+        let msg = doc.generate_sync_message(state);
+        if !have {
+            src.on_changed(&id);
+            self.stats.docs_updated += 1;
+        }
+        self.caught_up = false;
+        self.active.insert(id.clone(), self.now);
+        if let Some(m) = msg {
+            self.emit_doc(out, id, m);
+        }
+    }
+
+    fn on_doc_sync<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        id: DocId,
+        data: &[u8],
+        out: &mut Vec<SyncMsg>,
+    ) -> Result<(), SyncError> {
+        if self.excluded.contains(&id) {
+            self.refuse(id, out);
+            return Ok(());
+        }
+        let msg = am::Message::decode(data).map_err(|e| SyncError::BadSyncMessage {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let have = src.doc(&id).is_some();
+        let doc = if have { src.doc(&id) } else { src.create_empty(&id) };
+        let Some(doc) = doc else {
+            self.refuse(id, out);
+            return Ok(());
+        };
+        let state = self.states.entry(id.clone()).or_default();
+        let before = doc.get_heads();
+        let received = doc.receive_sync_message(state, msg);
+        let after = doc.get_heads();
+        let changed = !same_heads(&before, &after);
+        let new_changes = if changed {
+            doc.get_changes_meta(&before).len() as u64
+        } else {
+            0
+        };
+        let reply = if received.is_ok() {
+            doc.generate_sync_message(state)
+        } else {
+            None
+        };
+        let in_sync = state
+            .their_heads
+            .as_deref()
+            .is_some_and(|h| same_heads(h, &after));
+        if changed || !have {
+            src.on_changed(&id);
+            self.stats.docs_updated += 1;
+            self.stats.changes_received += new_changes;
+        }
+        self.dirty.insert(id.clone());
+        received.map_err(|e| SyncError::Apply {
+            doc: id.to_string(),
+            source: Box::new(e),
+        })?;
+        if changed || reply.is_some() {
+            self.caught_up = false;
+        }
+        if in_sync {
+            if self.active.remove(&id).is_some() {
+                self.stats.docs_synced += 1;
+            }
+        } else {
+            self.active.insert(id.clone(), self.now);
+        }
+        if let Some(m) = reply {
+            self.emit_doc(out, id, m);
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, id: DocId, out: &mut Vec<SyncMsg>) {
+        self.active.remove(&id);
+        self.excluded.insert(id.clone());
+        self.caught_up = false;
+        let msg = SyncMsg::Refuse {
+            round: self.round,
+            doc_id: id,
+        };
+        self.emit(out, msg);
+    }
+
+    /// The driver, when nothing is in flight, asks whether both sides are now equal.
+    fn maybe_check<S: DocSource + ?Sized>(&mut self, src: &S, out: &mut Vec<SyncMsg>) {
+        if !self.is_driver()
+            || self.caught_up
+            || !self.hello_done
+            || !self.outstanding.is_empty()
+            || !self.active.is_empty()
+        {
+            return;
+        }
+        let (count, digest) = self.index(src).fingerprint(Prefix::ROOT);
+        let id = self.next_request();
+        self.check = Some((id, digest));
+        let items = vec![ReconItem::Fingerprint {
+            prefix: Prefix::ROOT,
+            count,
+            digest,
+        }];
+        let msg = SyncMsg::Recon {
+            round: self.round,
+            id,
+            reply_to: 0,
+            items,
+        };
+        self.emit(out, msg);
+    }
+
+    fn mark_caught_up(&mut self) {
+        self.caught_up = true;
+        self.active.clear();
+        self.outstanding.clear();
+        self.check = None;
+    }
+
+    /// Forget everything tied to the messages of an earlier round.
+    fn reset_transient(&mut self) {
+        for state in self.states.values_mut() {
+            *state = persisted(state);
+        }
+        self.outstanding.clear();
+        self.seen.clear();
+        self.active.clear();
+        self.check = None;
+        self.caught_up = false;
+        self.hello_done = false;
+    }
+
+    fn is_driver(&self) -> bool {
+        self.peer.as_deref().is_some_and(|p| self.device_id.as_str() < p)
+    }
+
+    fn index<S: DocSource + ?Sized>(&self, src: &S) -> Index {
+        Index::build(&src.manifest(), &self.excluded)
+    }
+
+    fn next_request(&mut self) -> u64 {
+        self.next_id += 1;
+        self.outstanding.insert(self.next_id, self.now);
+        self.next_id
+    }
+
+    fn hello(&self, root: Digest, doc_count: u64, reply: bool) -> SyncMsg {
+        SyncMsg::Hello {
+            system_id: self.system_id.clone(),
+            device_id: self.device_id.clone(),
+            round: self.round,
+            root,
+            doc_count,
+            reply,
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<SyncMsg>, msg: SyncMsg) {
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += msg.encoded_len() as u64;
+        out.push(msg);
+    }
+
+    fn emit_doc(&mut self, out: &mut Vec<SyncMsg>, id: DocId, m: am::Message) {
+        self.stats.change_chunks_sent += m.changes.len() as u64;
+        let msg = SyncMsg::DocSync {
+            round: self.round,
+            doc_id: id,
+            data: m.encode(),
+        };
+        self.emit(out, msg);
+    }
+}
+
+/// A received Hello's fields.
+struct Hello {
+    system_id: String,
+    device_id: String,
+    round: u64,
+    root: Digest,
+    doc_count: u64,
+    reply: bool,
+}
+
+/// Answer the peer's fingerprint of `prefix`: nothing when equal; our documents to
+/// sync when the peer has none there; our list when we hold few; our own fingerprint
+/// back when the peer holds few (so that it lists); else our 16 child fingerprints.
+fn answer_fingerprint(
+    idx: &Index,
+    leaf: u64,
+    prefix: Prefix,
+    (their_count, their_digest): (u64, Digest),
+    items: &mut Vec<ReconItem>,
+    to_sync: &mut BTreeSet<DocId>,
+) {
+    let range = idx.range(prefix);
+    let our_count = range.len() as u64;
+    let ours = range_digest(range);
+    if our_count == their_count && ours == their_digest {
+        return;
+    }
+    if their_count == 0 {
+        to_sync.extend(range.iter().map(|e| e.id.clone()));
+        return;
+    }
+    if our_count <= leaf || prefix.depth() >= MAX_DEPTH {
+        let docs = range.iter().map(|e| (e.id.clone(), e.digest)).collect();
+        items.push(ReconItem::List { prefix, docs });
+        return;
+    }
+    if their_count <= leaf {
+        items.push(ReconItem::Fingerprint {
+            prefix,
+            count: our_count,
+            digest: ours,
+        });
+        return;
+    }
+    for nibble in 0..16u8 {
+        if let Some(child) = prefix.child(nibble) {
+            let (count, digest) = idx.fingerprint(child);
+            items.push(ReconItem::Fingerprint {
+                prefix: child,
+                count,
+                digest,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{append_work, export_json, new_doc, put_record, read_record};
+    use crate::schema::Kind;
+    use crate::value::fields;
+    use automerge::ActorId;
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+
+    const SYSTEM: &str = "sys-5b0e9d";
+
+    /// xorshift64*: the simulation's only source of chance, seeded.
+    struct Rng(u64);
+
+    impl Rng {
+        fn new(seed: u64) -> Rng {
+            Rng((seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
+        }
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+        fn pct(&mut self, p: u64) -> bool {
+            self.below(100) < p
+        }
+    }
+
+    /// A replica as the node would hold it, minus the store.
+    struct Replica {
+        actor: ActorId,
+        docs: BTreeMap<DocId, Automerge>,
+        changed: Vec<DocId>,
+        refuse: BTreeSet<DocId>,
+    }
+
+    impl Replica {
+        fn new(n: u64) -> Replica {
+            let mut a = [0xA5u8; 16];
+            a[..8].copy_from_slice(&n.to_be_bytes());
+            Replica {
+                actor: ActorId::from(a.as_slice()),
+                docs: BTreeMap::new(),
+                changed: Vec::new(),
+                refuse: BTreeSet::new(),
+            }
+        }
+    }
+
+    impl DocSource for Replica {
+        fn manifest(&self) -> Manifest {
+            manifest_of(&self.docs)
+        }
+        fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
+            self.docs.get_mut(id)
+        }
+        fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge> {
+            if self.refuse.contains(id) {
+                return None;
+            }
+            let doc = new_doc(id, &self.actor).ok()?;
+            Some(self.docs.entry(id.clone()).or_insert(doc))
+        }
+        fn on_changed(&mut self, id: &DocId) {
+            self.changed.push(id.clone());
+        }
+    }
+
+    fn pool() -> Vec<DocId> {
+        [
+            "system",
+            "inventory",
+            "tickets/2026-11",
+            "bookings/CEN/2026-11-28",
+            "schedule/2026-11",
+            "pages/6f1c2b8e-0000-4000-8000-000000000001",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect()
+    }
+
+    fn page(i: usize) -> DocId {
+        format!("pages/6f1c2b8e-0000-4000-8000-{i:012}").parse().unwrap()
+    }
+
+    /// One local write to `id` (creating the document if needed).
+    fn edit(rep: &mut Replica, id: &DocId, rng: &mut Rng) {
+        let actor = rep.actor.clone();
+        let doc = rep
+            .docs
+            .entry(id.clone())
+            .or_insert_with(|| new_doc(id, &actor).unwrap());
+        let kinds = id.collections();
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        let rec = format!("r{}", rng.below(5));
+        let exists = read_record(&*doc, kind, &rec).is_some();
+        let n = rng.below(1000) as i64;
+        let mut tx = doc.transaction();
+        if kind == Kind::Ticket && exists && rng.pct(50) {
+            append_work(&mut tx, &rec, &fields([("text", format!("step {n}").into())])).unwrap();
+        } else if kind == Kind::Page {
+            let text = format!("Reset the spooler ({n}). Then power-cycle.");
+            put_record(
+                &mut tx,
+                kind,
+                &rec,
+                &fields([("title", "Printers".into()), ("text", text.into())]),
+                !exists,
+            )
+            .unwrap();
+        } else {
+            let f = fields([("name", format!("n{n}").into()), ("qty", n.into())]);
+            put_record(&mut tx, kind, &rec, &f, !exists).unwrap();
+        }
+        tx.commit();
+        rep.changed.push(id.clone());
+    }
+
+    fn sorted_heads(doc: &Automerge) -> Vec<ChangeHash> {
+        let mut h = doc.get_heads();
+        h.sort();
+        h
+    }
+
+    fn assert_converged(reps: &[Replica], what: &str) {
+        let first = &reps[0];
+        for (i, r) in reps.iter().enumerate().skip(1) {
+            assert_eq!(
+                r.docs.keys().collect::<Vec<_>>(),
+                first.docs.keys().collect::<Vec<_>>(),
+                "{what}: replica {i} holds other documents than replica 0"
+            );
+            for (id, doc) in &first.docs {
+                let other = &r.docs[id];
+                assert_eq!(
+                    sorted_heads(doc),
+                    sorted_heads(other),
+                    "{what}: heads of {id} on replica {i}"
+                );
+                assert_eq!(
+                    export_json(doc, id),
+                    export_json(other, id),
+                    "{what}: state of {id} on replica {i}"
+                );
+            }
+        }
+    }
+
+    /// Deliver every message in order, both ways, until none is left; returns how
+    /// many were delivered.
+    fn run_pair(
+        a: &mut Replica,
+        sa: &mut Session,
+        b: &mut Replica,
+        sb: &mut Session,
+        to_b: Vec<SyncMsg>,
+        to_a: Vec<SyncMsg>,
+    ) -> usize {
+        let mut q: VecDeque<(bool, Vec<u8>)> = VecDeque::new();
+        q.extend(to_b.iter().map(|m| (true, m.encode())));
+        q.extend(to_a.iter().map(|m| (false, m.encode())));
+        let mut n = 0;
+        while let Some((for_b, frame)) = q.pop_front() {
+            n += 1;
+            assert!(n < 100_000, "the sessions never went quiet");
+            let out = if for_b {
+                sb.handle_bytes(b, &frame, 0)
+            } else {
+                sa.handle_bytes(a, &frame, 0)
+            };
+            q.extend(out.unwrap().iter().map(|m| (!for_b, m.encode())));
+        }
+        a.changed.clear();
+        b.changed.clear();
+        n
+    }
+
+    fn pair() -> (Replica, Session, Replica, Session) {
+        (
+            Replica::new(1),
+            Session::new(SYSTEM, "dev-a"),
+            Replica::new(2),
+            Session::new(SYSTEM, "dev-b"),
+        )
+    }
+
+    #[test]
+    fn two_replicas_converge_after_concurrent_edits() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(7);
+        // Shared history first, then both sides edit the same and different documents.
+        for id in &ids[..3] {
+            edit(&mut a, id, &mut rng);
+        }
+        for (id, doc) in &a.docs {
+            b.docs.insert(id.clone(), doc.fork().with_actor(b.actor.clone()));
+        }
+        for _ in 0..12 {
+            let id = &ids[rng.below(ids.len() as u64) as usize];
+            edit(&mut a, id, &mut rng);
+            let id = &ids[rng.below(ids.len() as u64) as usize];
+            edit(&mut b, id, &mut rng);
+        }
+        // The same field of the same record, concurrently.
+        for (rep, v) in [(&mut a, "left"), (&mut b, "right")] {
+            let doc = rep.docs.get_mut(&ids[1]).unwrap();
+            let exists = read_record(&*doc, Kind::Vendor, "v1").is_some();
+            let mut tx = doc.transaction();
+            put_record(
+                &mut tx,
+                Kind::Vendor,
+                "v1",
+                &fields([("name", v.into())]),
+                !exists,
+            )
+            .unwrap();
+            tx.commit();
+        }
+        assert_ne!(root_digest(&a.manifest()), root_digest(&b.manifest()));
+
+        let (ha, hb) = (sa.start(&a, 0), sb.start(&b, 0));
+        let delivered = run_pair(&mut a, &mut sa, &mut b, &mut sb, ha, hb);
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert_converged(&[a, b], "two replicas");
+        assert!(sa.stats().docs_synced + sb.stats().docs_synced > 0);
+        assert!(sa.stats().changes_received > 0 && sb.stats().changes_received > 0);
+        eprintln!(
+            "two replicas: {delivered} messages; a {:?}; b {:?}",
+            sa.stats(),
+            sb.stats()
+        );
+    }
+
+    #[test]
+    fn live_changes_are_pushed_after_catch_up() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(11);
+        edit(&mut a, &ids[0], &mut rng);
+        edit(&mut b, &ids[1], &mut rng);
+        let h = sa.start(&a, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+
+        // A write on either side goes out at once and both end caught up again,
+        // whichever side drives the reconciliation.
+        for round in 0..6 {
+            let id = &ids[rng.below(ids.len() as u64) as usize];
+            let (out_a, out_b) = if round % 2 == 0 {
+                edit(&mut a, id, &mut rng);
+                (sa.local_change(&mut a, id, 0), Vec::new())
+            } else {
+                edit(&mut b, id, &mut rng);
+                (Vec::new(), sb.local_change(&mut b, id, 0))
+            };
+            assert!(out_a
+                .iter()
+                .chain(&out_b)
+                .any(|m| matches!(m, SyncMsg::DocSync { .. })));
+            assert!(!sa.is_caught_up() || !sb.is_caught_up());
+            run_pair(&mut a, &mut sa, &mut b, &mut sb, out_a, out_b);
+            assert!(sa.is_caught_up() && sb.is_caught_up(), "live round {round}");
+            assert_eq!(a.manifest(), b.manifest());
+        }
+        assert_converged(&[a, b], "live");
+    }
+
+    #[test]
+    fn a_change_made_while_the_check_is_in_flight_is_not_forgotten() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(13);
+        edit(&mut a, &ids[0], &mut rng);
+        edit(&mut a, &ids[1], &mut rng);
+        let h = sa.start(&a, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+
+        // b writes; its push reaches a (the driver), which answers and checks.
+        edit(&mut b, &ids[0], &mut rng);
+        let mut to_b = Vec::new();
+        for m in sb.local_change(&mut b, &ids[0], 10) {
+            to_b.extend(sa.handle(&mut a, m, 20).unwrap());
+        }
+        assert!(
+            to_b.iter().any(|m| matches!(m, SyncMsg::Recon { .. })),
+            "a checks once quiet"
+        );
+        let mut to_a = Vec::new();
+        for m in to_b {
+            to_a.extend(sb.handle(&mut b, m, 30).unwrap());
+        }
+        assert!(sb.is_caught_up());
+
+        // a writes before the check's answer is back, and that push is lost.
+        edit(&mut a, &ids[1], &mut rng);
+        assert!(!sa.local_change(&mut a, &ids[1], 40).is_empty());
+        let mut rest = Vec::new();
+        for m in to_a {
+            rest.extend(sa.handle(&mut a, m, 50).unwrap());
+        }
+        assert!(!sa.is_caught_up(), "a must not believe b has its last change");
+        let deadline = sa.poll_timeout().unwrap();
+        assert!(sa.handle_timeout(&a, deadline - 1).is_empty());
+        rest.extend(sa.handle_timeout(&a, deadline));
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, rest, Vec::new());
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert_eq!(sa.stats().timeouts, 1);
+        assert_converged(&[a, b], "check race");
+    }
+
+    #[test]
+    fn a_lost_request_times_out_even_while_live_traffic_flows() {
+        let (mut a, sa, mut b, sb) = pair();
+        let (mut sa, mut sb) = (sa.with_timeout(1_000), sb.with_timeout(1_000));
+        let ids = pool();
+        let mut rng = Rng::new(21);
+        edit(&mut a, &ids[0], &mut rng);
+        let h = sa.start(&a, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+
+        // b pushes a change; a answers and checks, but the check is lost.
+        edit(&mut b, &ids[0], &mut rng);
+        let mut to_b = Vec::new();
+        for m in sb.local_change(&mut b, &ids[0], 100) {
+            to_b.extend(sa.handle(&mut a, m, 100).unwrap());
+        }
+        let before = to_b.len();
+        to_b.retain(|m| !matches!(m, SyncMsg::Recon { .. }));
+        assert_eq!(before, to_b.len() + 1, "a sent its check");
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, to_b, Vec::new());
+
+        // b keeps writing every 300 ms: a hears from b all the time, yet gives up on
+        // the lost check one timeout after sending it.
+        let mut now = 100;
+        let mut restarted = false;
+        while now < 3_000 && !restarted {
+            now += 300;
+            let out = sa.handle_timeout(&a, now);
+            if !out.is_empty() {
+                restarted = true;
+                assert!(now <= 1_100 + 300, "timed out at {now}");
+                run_pair(&mut a, &mut sa, &mut b, &mut sb, out, Vec::new());
+                break;
+            }
+            edit(&mut b, &ids[0], &mut rng);
+            let mut to_b = Vec::new();
+            for m in sb.local_change(&mut b, &ids[0], now) {
+                to_b.extend(sa.handle(&mut a, m, now).unwrap());
+            }
+            let mut q: VecDeque<(bool, SyncMsg)> = to_b.into_iter().map(|m| (true, m)).collect();
+            while let Some((for_b, m)) = q.pop_front() {
+                let out = if for_b {
+                    sb.handle(&mut b, m, now)
+                } else {
+                    sa.handle(&mut a, m, now)
+                };
+                q.extend(out.unwrap().into_iter().map(|m| (!for_b, m)));
+            }
+        }
+        assert!(restarted, "the lost check never timed out");
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert_converged(&[a, b], "lost request");
+    }
+
+    fn library(n: usize) -> (Replica, Replica) {
+        let (mut a, mut b) = (Replica::new(1), Replica::new(2));
+        for i in 0..n {
+            let id = page(i);
+            let mut doc = new_doc(&id, &a.actor).unwrap();
+            let mut tx = doc.transaction();
+            put_record(
+                &mut tx,
+                Kind::Page,
+                "p",
+                &fields([("title", format!("Page {i}").into())]),
+                true,
+            )
+            .unwrap();
+            tx.commit();
+            b.docs.insert(id.clone(), doc.fork().with_actor(b.actor.clone()));
+            a.docs.insert(id, doc);
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn noop_session_with_500_docs_is_one_round_trip() {
+        let (mut a, mut b) = library(500);
+        let (mut sa, mut sb) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        let h = sa.start(&a, 0);
+        let delivered = run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        assert_eq!(delivered, 2, "Hello and its answer");
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        let bytes = sa.stats().bytes_sent + sb.stats().bytes_sent;
+        assert!(bytes < 16 * 1024, "{bytes} bytes");
+        assert_eq!(sa.stats().bytes_sent, sb.stats().bytes_received);
+        eprintln!("no-op over 500 documents: {delivered} messages, {bytes} bytes");
+    }
+
+    #[test]
+    fn one_difference_among_500_docs_costs_little() {
+        let (mut a, mut b) = library(500);
+        let mut rng = Rng::new(3);
+        edit(&mut b, &page(123), &mut rng);
+        // A document only one side has, too.
+        edit(&mut a, &pool()[2], &mut rng);
+        let (mut sa, mut sb) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        let h = sb.start(&b, 0);
+        let delivered = run_pair(&mut a, &mut sa, &mut b, &mut sb, Vec::new(), h);
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert_converged(&[a, b], "one difference");
+        let bytes = sa.stats().bytes_sent + sb.stats().bytes_sent;
+        assert!(bytes < 16 * 1024, "{bytes} bytes");
+        assert!(delivered < 40, "{delivered} messages");
+        eprintln!("two differences among 500 documents: {delivered} messages, {bytes} bytes");
+    }
+
+    #[test]
+    fn an_empty_replica_gets_every_document_without_a_descent() {
+        let (mut a, _) = library(200);
+        let mut b = Replica::new(2);
+        let (mut sa, mut sb) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        let h = sb.start(&b, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, Vec::new(), h);
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert_converged(&[a, b], "empty replica");
+        assert_eq!(sb.stats().changes_received, 200, "the skeletons are not sent");
+        // Hellos, then the exchanges straight away (automerge's two round trips per
+        // document, all in parallel), then one check: no descent through prefixes.
+        let total = sa.stats().messages_sent + sb.stats().messages_sent;
+        assert!(total <= 2 + 4 * 200 + 2, "{total} messages");
+    }
+
+    #[test]
+    fn refused_documents_are_left_out() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(5);
+        for id in &ids {
+            edit(&mut a, id, &mut rng);
+        }
+        b.refuse.insert(ids[3].clone());
+        let (ha, hb) = (sa.start(&a, 0), sb.start(&b, 0));
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, ha, hb);
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        assert!(!b.docs.contains_key(&ids[3]));
+        a.docs.remove(&ids[3]);
+        assert_converged(&[a, b], "refused");
+    }
+
+    #[test]
+    fn sync_state_survives_reconnect() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(9);
+        for _ in 0..10 {
+            edit(&mut a, &ids[1], &mut rng);
+        }
+        let h = sa.start(&a, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        let dirty = sb.take_dirty_states();
+        assert!(dirty.iter().any(|(id, _)| *id == ids[1]));
+        assert!(sb.take_dirty_states().is_empty());
+        let (saved_a, saved_b) = (sa.export_states(), sb.export_states());
+
+        edit(&mut a, &ids[1], &mut rng);
+        let (mut sa2, mut sb2) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        for (id, s) in saved_a {
+            sa2.import_state(id, &s).unwrap();
+        }
+        for (id, s) in saved_b {
+            sb2.import_state(id, &s).unwrap();
+        }
+        let h = sb2.start(&b, 0);
+        run_pair(&mut a, &mut sa2, &mut b, &mut sb2, Vec::new(), h);
+        assert!(sa2.is_caught_up() && sb2.is_caught_up());
+        assert_eq!(sb2.stats().changes_received, 1, "only the new change travels");
+        assert_converged(&[a, b], "reconnect");
+        assert!(sa2.import_state(ids[0].clone(), b"garbage").is_err());
+    }
+
+    #[test]
+    fn foreign_system_and_self_are_refused() {
+        let (a, mut sa, mut b, _) = pair();
+        let mut other = Session::new("another-system", "dev-b");
+        let hello = sa.start(&a, 0).remove(0);
+        assert!(matches!(
+            other.handle(&mut b, hello.clone(), 0),
+            Err(SyncError::ForeignSystem { .. })
+        ));
+        let mut me = Session::new(SYSTEM, "dev-a");
+        assert!(matches!(
+            me.handle(&mut b, hello.clone(), 0),
+            Err(SyncError::SelfPeer)
+        ));
+        let mut sb = Session::new(SYSTEM, "dev-b");
+        assert!(sb.handle(&mut b, hello, 0).is_ok());
+        let impostor = SyncMsg::Hello {
+            system_id: SYSTEM.into(),
+            device_id: "dev-c".into(),
+            round: 5,
+            root: [0; 32],
+            doc_count: 0,
+            reply: true,
+        };
+        assert!(matches!(
+            sb.handle(&mut b, impostor, 0),
+            Err(SyncError::PeerChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn a_bad_automerge_message_is_an_error_not_a_panic() {
+        let (a, mut sa, mut b, mut sb) = pair();
+        let hello = sa.start(&a, 0).remove(0);
+        sb.handle(&mut b, hello, 0).unwrap();
+        let mut rng = Rng::new(1);
+        let mut refused = 0;
+        for len in 1..200usize {
+            let mut data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            data[0] = if len % 2 == 0 { 0x42 } else { 0x43 };
+            let msg = SyncMsg::DocSync {
+                round: 1,
+                doc_id: pool()[0].clone(),
+                data,
+            };
+            refused += usize::from(sb.handle(&mut b, msg, 0).is_err());
+        }
+        assert!(refused > 150, "only {refused} of 199 garbage messages refused");
+        // A peer may push the round number to its limit; nothing overflows.
+        let last = SyncMsg::Hello {
+            system_id: SYSTEM.into(),
+            device_id: "dev-a".into(),
+            round: u64::MAX,
+            root: [0; 32],
+            doc_count: 3,
+            reply: true,
+        };
+        assert!(!sb.handle(&mut b, last, 0).unwrap().is_empty());
+        assert!(!sb.handle_timeout(&b, i64::MAX).is_empty());
+        assert_eq!(sb.round(), u64::MAX);
+    }
+
+    /// One of every kind of message, with real contents.
+    fn samples() -> Vec<SyncMsg> {
+        let mut rep = Replica::new(4);
+        edit(&mut rep, &pool()[1], &mut Rng::new(2));
+        let doc = &rep.docs[&pool()[1]];
+        let data = doc.generate_sync_message(&mut am::State::new()).unwrap().encode();
+        let deep = Prefix::new(3, 0xABC0_0000_0000_0000).unwrap();
+        vec![
+            SyncMsg::Hello {
+                system_id: SYSTEM.into(),
+                device_id: "dev-a".into(),
+                round: 3,
+                root: [7; 32],
+                doc_count: 1234,
+                reply: true,
+            },
+            SyncMsg::Recon {
+                round: 3,
+                id: 9,
+                reply_to: 300,
+                items: vec![
+                    ReconItem::Fingerprint {
+                        prefix: Prefix::ROOT,
+                        count: 500,
+                        digest: [1; 32],
+                    },
+                    ReconItem::Fingerprint {
+                        prefix: deep,
+                        count: 3,
+                        digest: [2; 32],
+                    },
+                    ReconItem::List {
+                        prefix: deep.child(7).unwrap(),
+                        docs: vec![(pool()[5].clone(), [3; 32])],
+                    },
+                    ReconItem::List {
+                        prefix: deep,
+                        docs: Vec::new(),
+                    },
+                ],
+            },
+            SyncMsg::Recon {
+                round: u64::MAX,
+                id: 0,
+                reply_to: 1,
+                items: Vec::new(),
+            },
+            SyncMsg::DocSync {
+                round: 1,
+                doc_id: pool()[1].clone(),
+                data,
+            },
+            SyncMsg::Refuse {
+                round: 2,
+                doc_id: pool()[3].clone(),
+            },
+        ]
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        for m in samples() {
+            let frame = m.encode();
+            assert_eq!(frame.len(), m.encoded_len());
+            assert_eq!(SyncMsg::decode(&frame).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn decoding_damaged_frames_never_panics() {
+        let mut rng = Rng::new(42);
+        for m in samples() {
+            let good = m.encode();
+            for cut in 0..good.len() {
+                assert!(SyncMsg::decode(&good[..cut]).is_err(), "{m:?} cut at {cut}");
+            }
+            let mut long = good.clone();
+            long.push(0);
+            assert!(SyncMsg::decode(&long).is_err(), "trailing byte");
+            for _ in 0..2000 {
+                let mut bad = good.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(bad.len() as u64) as usize;
+                    match rng.below(4) {
+                        0 => bad[i] ^= 1 << rng.below(8),
+                        1 => bad[i] = rng.next() as u8,
+                        2 => {
+                            bad.remove(i);
+                        }
+                        _ => bad.insert(i, rng.next() as u8),
+                    }
+                    if bad.is_empty() {
+                        break;
+                    }
+                }
+                let _ = SyncMsg::decode(&bad);
+            }
+        }
+        for len in 0..512usize {
+            let mut junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if len >= 2 && rng.pct(70) {
+                junk[0] = PROTOCOL_VERSION;
+                junk[1] = 1 + rng.below(4) as u8;
+            }
+            let _ = SyncMsg::decode(&junk);
+        }
+        // Declared counts and lengths far beyond the frame are refused before any
+        // allocation; so are oversized frames and foreign versions.
+        let mut huge = vec![PROTOCOL_VERSION, TAG_RECON, 1, 1, 0];
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(SyncMsg::decode(&huge).is_err());
+        let mut overflow = vec![PROTOCOL_VERSION, TAG_REFUSE];
+        overflow.extend_from_slice(&[0xff; 11]);
+        assert!(SyncMsg::decode(&overflow).is_err());
+        assert!(matches!(
+            SyncMsg::decode(&vec![0u8; MAX_FRAME + 1]),
+            Err(SyncError::FrameTooLarge(_))
+        ));
+        assert!(matches!(
+            SyncMsg::decode(&[9, TAG_HELLO]),
+            Err(SyncError::Version(9))
+        ));
+        assert!(matches!(
+            SyncMsg::decode(&[PROTOCOL_VERSION, 77]),
+            Err(SyncError::UnknownTag(77))
+        ));
+        let bad_id = SyncMsg::Refuse {
+            round: 1,
+            doc_id: DocId::System,
+        }
+        .encode();
+        let mut bad_id = String::from_utf8_lossy(&bad_id)
+            .replace("system", "systex")
+            .into_bytes();
+        bad_id.truncate(bad_id.len());
+        assert!(matches!(SyncMsg::decode(&bad_id), Err(SyncError::BadDocId(_))));
+    }
+
+    #[test]
+    fn prefixes_partition_the_documents() {
+        let m: Manifest = (0..300).map(|i| (page(i), [i as u8; 32])).collect();
+        let idx = Index::build(&m, &BTreeSet::new());
+        assert_eq!(idx.range(Prefix::ROOT).len(), 300);
+        let mut total = 0;
+        for a in 0..16 {
+            let pa = Prefix::ROOT.child(a).unwrap();
+            let under: usize = (0..16).map(|b| idx.range(pa.child(b).unwrap()).len()).sum();
+            assert_eq!(under, idx.range(pa).len());
+            total += under;
+        }
+        assert_eq!(total, 300);
+        let mut deepest = Prefix::ROOT;
+        while let Some(c) = deepest.child(15) {
+            deepest = c;
+        }
+        assert_eq!(deepest.depth(), MAX_DEPTH);
+        assert_eq!(deepest.bits(), u64::MAX);
+        assert!(Prefix::new(1, 0x0100_0000_0000_0000).is_none());
+    }
+
+    // ---- the deterministic simulation ------------------------------------------
+
+    const CHAOS_MS: i64 = 2_500;
+    const LIMIT_MS: i64 = CHAOS_MS + 600_000;
+    const SIM_TIMEOUT_MS: i64 = 700;
+    const SIM_LEAF: u64 = 3;
+
+    type Flight = Reverse<(i64, u64, usize, usize, Vec<u8>)>;
+
+    struct Sim {
+        rng: Rng,
+        now: i64,
+        peers: Vec<Replica>,
+        adj: Vec<Vec<usize>>,
+        sessions: BTreeMap<(usize, usize), Session>,
+        queue: BinaryHeap<Flight>,
+        seq: u64,
+        cut: BTreeSet<(usize, usize)>,
+        drop_pct: u64,
+        dup_pct: u64,
+        max_delay: u64,
+        delivered: u64,
+        splits: u64,
+    }
+
+    #[derive(Debug, Default)]
+    struct SimSummary {
+        peers: usize,
+        links: usize,
+        delivered: u64,
+        quiet_at: i64,
+        timeouts: u64,
+        dropped: u64,
+        splits: u64,
+        bytes: u64,
+    }
+
+    impl Sim {
+        /// Put messages on the wire: cut links and unlucky messages vanish, some
+        /// arrive twice, every one takes its own time (so they reorder).
+        fn send(&mut self, from: usize, to: usize, msgs: Vec<SyncMsg>) {
+            for m in msgs {
+                if let SyncMsg::Recon { items, .. } = &m {
+                    self.splits += items
+                        .iter()
+                        .filter(|i| matches!(i, ReconItem::Fingerprint { prefix, .. } if prefix.depth() > 0))
+                        .count() as u64;
+                }
+                let frame = m.encode();
+                if self.cut.contains(&(from.min(to), from.max(to))) || self.rng.pct(self.drop_pct) {
+                    continue;
+                }
+                let copies = if self.rng.pct(self.dup_pct) { 2 } else { 1 };
+                for _ in 0..copies {
+                    let at = self.now + 1 + self.rng.below(self.max_delay) as i64;
+                    self.seq += 1;
+                    self.queue.push(Reverse((at, self.seq, from, to, frame.clone())));
+                }
+            }
+        }
+
+        /// What the node does after a document changed: push it to every other peer.
+        fn propagate(&mut self, p: usize, except: Option<usize>) {
+            let changed: BTreeSet<DocId> = self.peers[p].changed.drain(..).collect();
+            for id in &changed {
+                for k in self.adj[p].clone() {
+                    if Some(k) == except {
+                        continue;
+                    }
+                    let s = self.sessions.get_mut(&(p, k)).unwrap();
+                    let out = s.local_change(&mut self.peers[p], id, self.now);
+                    self.send(p, k, out);
+                }
+            }
+        }
+
+        fn toggle_partition(&mut self) {
+            let n = self.peers.len();
+            if self.rng.pct(50) {
+                let p = self.rng.below(n as u64) as usize;
+                let k = self.adj[p][self.rng.below(self.adj[p].len() as u64) as usize];
+                let key = (p.min(k), p.max(k));
+                if !self.cut.remove(&key) {
+                    self.cut.insert(key);
+                }
+            } else {
+                let p = self.rng.below(n as u64) as usize;
+                let keys: Vec<_> = self.adj[p].iter().map(|&k| (p.min(k), p.max(k))).collect();
+                if keys.iter().all(|k| self.cut.contains(k)) {
+                    for k in keys {
+                        self.cut.remove(&k);
+                    }
+                } else {
+                    self.cut.extend(keys);
+                }
+            }
+        }
+    }
+
+    fn run_sim(seed: u64) -> SimSummary {
+        let mut rng = Rng::new(seed);
+        let n = 3 + rng.below(6) as usize;
+        // Six busy documents and twelve quiet pages. Most pages are never written
+        // during the run, so only reconciliation (not live pushes) can spread them;
+        // a small leaf makes the reconciliation split prefixes even so.
+        let mut ids = pool();
+        let hot = ids.len() as u64;
+        ids.extend((100..112).map(page));
+        let mut peers: Vec<Replica> = (0..n).map(|i| Replica::new(seed * 16 + i as u64 + 1)).collect();
+        for p in peers.iter_mut() {
+            for id in &ids {
+                if rng.pct(35) {
+                    for _ in 0..1 + rng.below(2) {
+                        edit(p, id, &mut rng);
+                    }
+                }
+            }
+            p.changed.clear();
+        }
+        // A ring, so every peer is reachable, plus random chords; most pairs never
+        // meet and rely on others to carry their changes.
+        let mut links = BTreeSet::new();
+        for i in 0..n {
+            let j = (i + 1) % n;
+            links.insert((i.min(j), i.max(j)));
+            for k in i + 1..n {
+                if rng.pct(25) {
+                    links.insert((i, k));
+                }
+            }
+        }
+        let mut adj = vec![Vec::new(); n];
+        let mut sessions = BTreeMap::new();
+        for &(i, j) in &links {
+            adj[i].push(j);
+            adj[j].push(i);
+            sessions.insert(
+                (i, j),
+                Session::new(SYSTEM, format!("dev-{i}"))
+                    .with_timeout(SIM_TIMEOUT_MS)
+                    .with_leaf(SIM_LEAF),
+            );
+            sessions.insert(
+                (j, i),
+                Session::new(SYSTEM, format!("dev-{j}"))
+                    .with_timeout(SIM_TIMEOUT_MS)
+                    .with_leaf(SIM_LEAF),
+            );
+        }
+        let mut sim = Sim {
+            rng,
+            now: 0,
+            peers,
+            adj,
+            sessions,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            cut: BTreeSet::new(),
+            drop_pct: 10,
+            dup_pct: 5,
+            max_delay: 60,
+            delivered: 0,
+            splits: 0,
+        };
+        for &(i, j) in &links {
+            let out = sim.sessions.get_mut(&(i, j)).unwrap().start(&sim.peers[i], 0);
+            sim.send(i, j, out);
+            if sim.rng.pct(50) {
+                let out = sim.sessions.get_mut(&(j, i)).unwrap().start(&sim.peers[j], 0);
+                sim.send(j, i, out);
+            }
+        }
+
+        let mut next_edit = sim.rng.below(100) as i64;
+        let mut next_cut = 200 + sim.rng.below(800) as i64;
+        let mut healed = false;
+        loop {
+            let t_msg = sim.queue.peek().map(|Reverse(f)| f.0);
+            let timer = sim
+                .sessions
+                .iter()
+                .filter_map(|(k, s)| s.poll_timeout().map(|t| (t, *k)))
+                .min();
+            let mut next: Vec<(i64, u8)> = Vec::new();
+            next.extend(t_msg.map(|t| (t, 0)));
+            next.extend(timer.map(|(t, _)| (t, 1)));
+            if !healed {
+                next.extend([(next_edit, 2), (next_cut, 3), (CHAOS_MS, 4)]);
+            }
+            let Some(&(t, kind)) = next.iter().min() else {
+                break;
+            };
+            sim.now = sim.now.max(t);
+            assert!(
+                sim.now < LIMIT_MS,
+                "seed {seed}: still busy after {} ms of virtual time",
+                sim.now
+            );
+            match kind {
+                0 => {
+                    let Reverse((_, _, from, to, frame)) = sim.queue.pop().unwrap();
+                    sim.delivered += 1;
+                    let s = sim.sessions.get_mut(&(to, from)).unwrap();
+                    let out = s
+                        .handle_bytes(&mut sim.peers[to], &frame, sim.now)
+                        .unwrap_or_else(|e| panic!("seed {seed}: peer {to} from {from}: {e}"));
+                    sim.send(to, from, out);
+                    sim.propagate(to, Some(from));
+                }
+                1 => {
+                    let (_, (i, j)) = timer.unwrap();
+                    let s = sim.sessions.get_mut(&(i, j)).unwrap();
+                    let out = s.handle_timeout(&sim.peers[i], sim.now);
+                    assert!(
+                        s.poll_timeout().is_none_or(|t| t > sim.now),
+                        "seed {seed}: timer did not move"
+                    );
+                    sim.send(i, j, out);
+                }
+                2 => {
+                    let p = sim.rng.below(n as u64) as usize;
+                    let pick = if sim.rng.pct(70) { hot } else { ids.len() as u64 };
+                    let id = &ids[sim.rng.below(pick) as usize];
+                    edit(&mut sim.peers[p], id, &mut sim.rng);
+                    sim.propagate(p, None);
+                    next_edit += 60 + sim.rng.below(240) as i64;
+                }
+                3 => {
+                    sim.toggle_partition();
+                    next_cut += 300 + sim.rng.below(1200) as i64;
+                }
+                _ => {
+                    // The partitions heal and the weather calms, but links still lose,
+                    // repeat and reorder the odd message.
+                    sim.cut.clear();
+                    sim.drop_pct = 3;
+                    sim.dup_pct = 3;
+                    healed = true;
+                }
+            }
+        }
+
+        for ((i, j), s) in &sim.sessions {
+            assert!(s.is_caught_up(), "seed {seed}: session {i}->{j} never caught up");
+        }
+        assert_converged(&sim.peers, &format!("seed {seed}"));
+        SimSummary {
+            peers: n,
+            links: links.len(),
+            delivered: sim.delivered,
+            quiet_at: sim.now,
+            timeouts: sim.sessions.values().map(|s| s.stats().timeouts).sum(),
+            dropped: sim.sessions.values().map(|s| s.stats().dropped).sum(),
+            splits: sim.splits,
+            bytes: sim.sessions.values().map(|s| s.stats().bytes_sent).sum(),
+        }
+    }
+
+    #[test]
+    fn simulated_lossy_network_converges() {
+        // `BRANCHLINE_SIM_SEEDS=5000 cargo test --release -p branchline-core sim` soaks.
+        let seeds: u64 = std::env::var("BRANCHLINE_SIM_SEEDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(50);
+        let mut worst = SimSummary::default();
+        let (mut total, mut timeouts, mut dropped, mut splits) = (0, 0, 0, 0);
+        for seed in 0..seeds {
+            let s = run_sim(seed);
+            total += s.delivered;
+            timeouts += s.timeouts;
+            dropped += s.dropped;
+            splits += s.splits;
+            if s.quiet_at > worst.quiet_at {
+                worst = s;
+            }
+        }
+        assert!(timeouts > 0 && dropped > 0, "the network was not hostile enough");
+        assert!(splits > 0, "reconciliation never had to split a prefix");
+        eprintln!(
+            "{seeds} seeds: {total} messages delivered, {timeouts} timeouts, {dropped} stale or duplicate \
+             messages ignored, {splits} sub-prefix fingerprints sent; slowest to go quiet: {} peers, {} links, {} messages, quiet at {} ms, \
+             {} timeouts, {} bytes",
+            worst.peers, worst.links, worst.delivered, worst.quiet_at, worst.timeouts, worst.bytes
+        );
+    }
+
+    #[test]
+    fn simulation_is_deterministic() {
+        let (a, b) = (run_sim(17), run_sim(17));
+        assert_eq!(
+            (a.delivered, a.quiet_at, a.bytes),
+            (b.delivered, b.quiet_at, b.bytes)
+        );
+    }
+}

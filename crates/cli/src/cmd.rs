@@ -339,8 +339,254 @@ pub fn build() -> Command {
     cmd.subcommand(
         Command::new("devices")
             .about("Devices enrolled in the library system")
-            .after_help("Example:\n  branchline devices --json"),
+            .subcommand(
+                Command::new("revoke")
+                    .about("Revoke a device (a stolen laptop): peers refuse it once they hear of it")
+                    .arg(Arg::new("device").required(true).help("device id, id prefix or name"))
+                    .after_help("Example:\n  branchline devices revoke tech-laptop"),
+            )
+            .after_help("Examples:\n  branchline devices --json\n  branchline devices revoke 3f2a9c1e"),
     )
+    .subcommand(
+        Command::new("serve")
+            .about("Run this node: sync with every peer it can reach until SIGINT/SIGTERM")
+            .arg(
+                Arg::new("listen")
+                    .long("listen")
+                    .value_name("HOST:PORT")
+                    .default_value("0.0.0.0:7733")
+                    .help("address to listen on (UDP; QUIC)"),
+            )
+            .arg(Arg::new("mdns_interface").long("mdns-interface").value_name("NAME").help("advertise and browse on this interface only"))
+            .arg(Arg::new("no_mdns").long("no-mdns").action(ArgAction::SetTrue).conflicts_with("mdns_interface").help("no LAN discovery"))
+            .after_help("Examples:\n  branchline serve\n  branchline serve --listen 0.0.0.0:7733 --mdns-interface eth0\n  branchline serve --listen 127.0.0.1:7801 --no-mdns"),
+    )
+    .subcommand(
+        Command::new("sync")
+            .about("Sync once with one peer and print what moved")
+            .arg(Arg::new("peer").long("peer").required(true).value_name("HOST:PORT"))
+            .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("exit when caught up (the default)"))
+            .after_help("Example:\n  branchline sync --peer 10.1.2.3:7733 --once"),
+    )
+    .subcommand(
+        Command::new("invite")
+            .about("Make a one-time code that enrols a new device (run on an enrolment authority)")
+            .arg(Arg::new("role").long("role").default_value("peer").help("peer, or authority (can enrol others)"))
+            .arg(Arg::new("expires").long("expires").default_value("24h").help("how long the code works: 30m, 24h, 7d"))
+            .arg(
+                Arg::new("addr")
+                    .long("addr")
+                    .action(ArgAction::Append)
+                    .value_name("HOST:PORT")
+                    .help("where the new device reaches this one (default: this machine's addresses, port 7733)"),
+            )
+            .after_help("Examples:\n  branchline invite\n  branchline invite --role authority --expires 1h --json"),
+    )
+    .subcommand(
+        Command::new("join")
+            .about("Enrol this device into a library system with an invite code")
+            .arg(Arg::new("code").required(true))
+            .arg(Arg::new("device").long("device").required(true).help("a name for this device"))
+            .arg(Arg::new("branch").long("branch").required(true).help("branch code of this device"))
+            .arg(Arg::new("peer").long("peer").value_name("HOST:PORT").help("reach the inviter here instead of the code's addresses"))
+            .after_help("Example:\n  branchline join 0K3M2-AB7QX-... --device nor-desk --branch NOR"),
+    )
+    .subcommand(
+        Command::new("peers")
+            .about("Addresses of peers: configured, discovered on the LAN, learned from other peers")
+            .subcommand(
+                Command::new("add")
+                    .about("Add a peer reachable over the WAN")
+                    .arg(Arg::new("addr").required(true).value_name("HOST:PORT"))
+                    .after_help("Example:\n  branchline peers add 203.0.113.7:7733"),
+            )
+            .after_help("Examples:\n  branchline peers\n  branchline peers add 203.0.113.7:7733"),
+    )
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn parse_duration(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| NodeError::Usage(format!("'{s}' is not a duration like 30m, 24h or 7d")))?;
+    Ok(match unit {
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(NodeError::Usage(format!("'{s}' is not a duration like 30m, 24h or 7d")).into()),
+    })
+}
+
+fn sock(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| NodeError::Usage(format!("'{s}' is not HOST:PORT")).into())
+}
+
+fn network(m: &ArgMatches, name: &str, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
+    match name {
+        "serve" => {
+            let node = open(m)?;
+            let listen = sock(
+                sub.get_one::<String>("listen")
+                    .map(String::as_str)
+                    .unwrap_or("0.0.0.0:7733"),
+            )?;
+            let mut opts = branchline_node::service::ServeOptions::new(listen);
+            opts.mdns.enabled = !sub.get_flag("no_mdns");
+            opts.mdns.interface = sub.get_one::<String>("mdns_interface").cloned();
+            runtime()?.block_on(async move {
+                let svc = branchline_node::service::Service::start(node, opts).await?;
+                let addr = svc.local_addr()?;
+                if json {
+                    println!("{}", serde_json::json!({"listening": addr.to_string()}));
+                } else {
+                    println!("listening on {addr}");
+                }
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("shutting down");
+                svc.shutdown().await;
+                Ok::<_, anyhow::Error>(())
+            })
+        }
+        "sync" => {
+            let node = open(m)?;
+            let peer = sock(
+                sub.get_one::<String>("peer")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )?;
+            let summary = runtime()?.block_on(branchline_node::service::sync_once(node, peer, |p| {
+                eprintln!("{p}")
+            }))?;
+            if json {
+                return output::json(&summary);
+            }
+            println!(
+                "synced with {} in {} ms: {} documents, {} changes in, {} changes out, {} bytes in, {} bytes out",
+                summary.peer, summary.millis, summary.documents, summary.changes_received, summary.changes_sent,
+                summary.bytes_received, summary.bytes_sent
+            );
+            Ok(())
+        }
+        "invite" => {
+            let mut node = open(m)?;
+            let role = sub
+                .get_one::<String>("role")
+                .map(String::as_str)
+                .unwrap_or("peer");
+            let secs = parse_duration(
+                sub.get_one::<String>("expires")
+                    .map(String::as_str)
+                    .unwrap_or("24h"),
+            )?;
+            let addrs = match sub.get_many::<String>("addr") {
+                Some(list) => list.map(|a| sock(a)).collect::<anyhow::Result<Vec<_>>>()?,
+                None => branchline_net::discovery::local_addresses()
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, branchline_node::service::DEFAULT_PORT))
+                    .collect(),
+            };
+            let invite = node.create_invite(role, secs, addrs)?;
+            if json {
+                return output::json(&invite);
+            }
+            println!("{}", invite.code);
+            println!("one use, {} role, expires {}", invite.role, invite.expires);
+            println!(
+                "on the new device: branchline join {} --device NAME --branch CODE",
+                invite.code
+            );
+            Ok(())
+        }
+        "join" => {
+            let dir = data_dir(m)?;
+            let code = sub
+                .get_one::<String>("code")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let device = sub
+                .get_one::<String>("device")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let branch = sub
+                .get_one::<String>("branch")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let peer = sub.get_one::<String>("peer").map(|p| sock(p)).transpose()?;
+            let (mut node, summary) =
+                runtime()?.block_on(branchline_node::service::join(&dir, code, device, branch, peer))?;
+            let id = node.identity().clone();
+            if json {
+                return output::json(&serde_json::json!({"identity": id, "sync": summary}));
+            }
+            println!(
+                "{} joined library system '{}' as device '{}' at {}; {} documents and {} changes arrived",
+                dir.display(),
+                id.system_name,
+                id.device_name,
+                id.branch,
+                summary.documents,
+                summary.changes_received
+            );
+            println!("state hash {}", node.state_hash()?);
+            Ok(())
+        }
+        "peers" => {
+            let mut node = open(m)?;
+            if let Some(("add", s)) = sub.subcommand() {
+                let a = sock(
+                    s.get_one::<String>("addr")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )?;
+                node.add_peer(&a.to_string(), "static", None)?;
+                println!("added {a}; a running `branchline serve` dials it within seconds");
+                return Ok(());
+            }
+            let peers = node.known_peers()?;
+            if json {
+                return output::json(&peers);
+            }
+            let rows: Vec<Vec<String>> = peers
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.addr.clone(),
+                        p.source.clone(),
+                        p.device_id
+                            .clone()
+                            .map(|d| d.chars().take(8).collect())
+                            .unwrap_or_default(),
+                        p.last_synced.map(output::time_ms).unwrap_or_default(),
+                        p.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["address", "source", "device", "last synced", "last error"],
+                &rows,
+            );
+            Ok(())
+        }
+        _ => Err(NodeError::Usage(format!("unknown command {name}")).into()),
+    }
 }
 
 fn data_dir(m: &ArgMatches) -> anyhow::Result<PathBuf> {
@@ -554,15 +800,8 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
         }
         "bundle" => bundle(m, sub, json),
         "bench" => bench::run(m, sub.get_flag("quick")),
-        "devices" => {
-            let mut node = open(m)?;
-            let list = node.list(Kind::Device, &ListFilter::default())?;
-            if json {
-                return output::json(&list.iter().map(|r| r.to_json_with_id()).collect::<Vec<_>>());
-            }
-            output::records(Kind::Device, &list, &HashMap::new());
-            Ok(())
-        }
+        "devices" => devices(m, sub, json),
+        "serve" | "sync" | "invite" | "join" | "peers" => network(m, name, sub, json),
         other => {
             let kind =
                 Kind::parse(other).ok_or_else(|| NodeError::Usage(format!("unknown command {other}")))?;
@@ -583,6 +822,95 @@ impl WithId for branchline_core::doc::Record {
         }
         v
     }
+}
+
+fn devices(m: &ArgMatches, sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
+    let mut node = open(m)?;
+    if let Some(("revoke", s)) = sub.subcommand() {
+        let key = s
+            .get_one::<String>("device")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let d = node.revoke_device(key)?;
+        if json {
+            return output::json(&d.to_json_with_id());
+        }
+        println!(
+            "revoked {} ({}); peers refuse it as soon as they hear of it",
+            d.str("name").unwrap_or_default(),
+            d.id
+        );
+        return Ok(());
+    }
+    let list = node.list(Kind::Device, &ListFilter::default())?;
+    let seen: HashMap<String, i64> = node
+        .known_peers()?
+        .into_iter()
+        .filter_map(|p| Some((p.device_id?, p.last_seen?)))
+        .fold(HashMap::new(), |mut m, (d, t)| {
+            let e = m.entry(d).or_insert(t);
+            *e = (*e).max(t);
+            m
+        });
+    let names: HashMap<String, String> = list
+        .iter()
+        .map(|d| (d.id.clone(), d.str("name").unwrap_or_default().to_string()))
+        .collect();
+    let me = node.identity().device_id.clone();
+    if json {
+        let v: Vec<serde_json::Value> = list
+            .iter()
+            .map(|d| {
+                let mut j = d.to_json_with_id();
+                if let Some(o) = j.as_object_mut() {
+                    o.insert("last_seen".into(), seen.get(&d.id).copied().into());
+                    o.insert("this_device".into(), (d.id == me).into());
+                }
+                j
+            })
+            .collect();
+        return output::json(&v);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.chars().take(8).collect(),
+                format!(
+                    "{}{}",
+                    d.str("name").unwrap_or_default(),
+                    if d.id == me { " (this device)" } else { "" }
+                ),
+                d.str("branch").unwrap_or_default().to_string(),
+                d.str("role").unwrap_or_default().to_string(),
+                d.str("enrolled_by")
+                    .and_then(|e| names.get(e))
+                    .cloned()
+                    .unwrap_or_default(),
+                d.int("created_at").map(output::time_ms).unwrap_or_default(),
+                seen.get(&d.id).copied().map(output::time_ms).unwrap_or_default(),
+                if d.flag("revoked") {
+                    "REVOKED".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "id",
+            "name",
+            "branch",
+            "role",
+            "enrolled by",
+            "enrolled",
+            "last seen",
+            "",
+        ],
+        &rows,
+    );
+    Ok(())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -815,11 +1143,14 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
         .filter(|t| t.str("next_due").is_some_and(|d| d <= today.as_str()) && !t.flag("retired"))
         .count();
     let conflicts = node.conflicts()?.len();
+    let peers = node.sync_status()?;
+    let known = node.known_peers()?;
+    let enrolled = node.credentials()?.is_some();
     if json {
         return output::json(&serde_json::json!({
             "identity": id, "counts": counts.iter().map(|(k, n)| (k.to_string(), n)).collect::<std::collections::BTreeMap<_, _>>(),
             "open_tickets": open_tickets, "bookings_today_here": todays.len(), "stock_below_reorder_here": low,
-            "tasks_due": due, "conflicts": conflicts,
+            "tasks_due": due, "conflicts": conflicts, "enrolled": enrolled, "peers": peers, "known_peers": known,
         }));
     }
     println!("Library system  {} ({})", id.system_name, id.system_id);
@@ -836,6 +1167,49 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
         low
     );
     println!("Across the system: {open_tickets} open tickets, {due} maintenance/backup tasks due, {conflicts} conflicts to settle");
+    println!();
+    if !enrolled {
+        println!("Sync: this device has no certificate (made from a bundle): it syncs by bundle file only.");
+    } else if peers.is_empty() && known.is_empty() {
+        println!("Sync: no peers known yet. Run `branchline serve` (LAN peers are found by mDNS) or `branchline peers add HOST:PORT`.");
+    } else {
+        let rows: Vec<Vec<String>> = peers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.device_id.chars().take(8).collect(),
+                    p.addr.clone(),
+                    if p.connected {
+                        if p.caught_up {
+                            "in sync".into()
+                        } else {
+                            "syncing".into()
+                        }
+                    } else {
+                        "not connected".into()
+                    },
+                    p.last_synced.map(output::time_ms).unwrap_or_default(),
+                    p.bytes_received.to_string(),
+                    p.bytes_sent.to_string(),
+                    p.last_error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        println!("Peers (as the running `serve` last reported):");
+        output::table(
+            &[
+                "device",
+                "address",
+                "state",
+                "last synced",
+                "bytes in",
+                "bytes out",
+                "last error",
+            ],
+            &rows,
+        );
+        println!("{} addresses known (`branchline peers`)", known.len());
+    }
     println!();
     let rows: Vec<Vec<String>> = counts
         .iter()

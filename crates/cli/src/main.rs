@@ -9,6 +9,21 @@ use clap::ArgMatches;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `branchline ... | head` closes the pipe early: end quietly, as Unix tools do,
+    // instead of reporting a panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let matches = match cmd::build().try_get_matches() {
         Ok(m) => m,
         Err(e) => {

@@ -191,7 +191,7 @@ const DEVICE: &[FieldDef] = &[
     req("name", T::Text, "device name"),
     req("branch", T::Branch, "branch the device sits in"),
     def("role", T::Enum(&["authority", "peer"]), "peer", "enrolment role"),
-    req(
+    f(
         "actor",
         T::Text,
         "automerge actor id (hex) this device writes with",

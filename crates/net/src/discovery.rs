@@ -318,6 +318,20 @@ pub fn is_shareable(ip: IpAddr) -> bool {
     !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast())
 }
 
+/// This machine's addresses worth giving to another device (an invite code): not
+/// loopback, not link-local.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| is_shareable(*ip) && !ip.is_loopback())
+        .collect();
+    v.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    v.dedup();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,15 +274,19 @@ impl ServerCertVerifier for RevocationServerVerifier {
 /// CA whose SHA-256 is pinned, and the chain verifies with that CA as the only trust anchor.
 #[derive(Debug)]
 struct PinnedCaVerifier {
-    fingerprint: [u8; 32],
+    /// The whole SHA-256, or a prefix of at least 10 bytes (an invite code carries a
+    /// prefix so it stays short enough to read aloud).
+    fingerprint: Vec<u8>,
     provider: Arc<CryptoProvider>,
 }
 
 impl PinnedCaVerifier {
     fn anchor<'a>(&self, intermediates: &'a [CertificateDer<'a>]) -> Option<&'a CertificateDer<'a>> {
-        intermediates
-            .iter()
-            .find(|c| Sha256::digest(c.as_ref()).as_slice() == self.fingerprint)
+        intermediates.iter().find(|c| {
+            Sha256::digest(c.as_ref())
+                .as_slice()
+                .starts_with(&self.fingerprint)
+        })
     }
 }
 
@@ -345,6 +349,16 @@ impl ServerCertVerifier for PinnedCaVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Parses a fingerprint prefix: 20 to 64 hex digits (10 to 32 bytes) of a SHA-256.
+pub fn parse_fingerprint_prefix(hex_text: &str) -> Result<Vec<u8>> {
+    let cleaned: String = hex_text.trim().chars().filter(|c| *c != ':').collect();
+    let bad = || NetError::Fingerprint(hex_text.chars().take(100).collect());
+    if cleaned.len() < 20 || cleaned.len() > 64 {
+        return Err(bad());
+    }
+    hex::decode(&cleaned).map_err(|_| bad())
 }
 
 /// Parses a 64-hex-digit SHA-256 fingerprint (case-insensitive; `:` separators allowed).
@@ -440,7 +454,7 @@ impl ClientTls {
     /// contains the CA certificate whose SHA-256 is `ca_fingerprint_hex` (from the invite
     /// code) and verifies up to it.
     pub fn for_join(ca_fingerprint_hex: &str) -> Result<ClientTls> {
-        let fingerprint = parse_fingerprint(ca_fingerprint_hex)?;
+        let fingerprint = parse_fingerprint_prefix(ca_fingerprint_hex)?;
         let provider = provider();
         let verifier = Arc::new(PinnedCaVerifier {
             fingerprint,
@@ -474,6 +488,20 @@ impl ClientTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprint_prefixes_parse() {
+        assert_eq!(
+            parse_fingerprint_prefix(&"ab".repeat(10)).unwrap(),
+            vec![0xab; 10]
+        );
+        assert!(
+            parse_fingerprint_prefix(&"ab".repeat(9)).is_err(),
+            "too short to pin"
+        );
+        assert!(parse_fingerprint_prefix(&"ab".repeat(33)).is_err());
+        assert!(parse_fingerprint_prefix("zz".repeat(12).as_str()).is_err());
+    }
 
     #[test]
     fn fingerprints_parse() {

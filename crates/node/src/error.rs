@@ -26,6 +26,8 @@ pub enum NodeError {
     AlreadyInitialised(String),
     #[error("{0}")]
     Usage(String),
+    #[error("{1}")]
+    Net(&'static str, String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -46,6 +48,7 @@ impl NodeError {
             NodeError::AlreadyInitialised(_) => "already_initialised",
             NodeError::Usage(_) => "usage",
             NodeError::Io { .. } => "io",
+            NodeError::Net(code, _) => code,
         }
     }
 

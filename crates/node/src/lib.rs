@@ -3,11 +3,15 @@
 //! through [`Node`], so every front end can do everything.
 
 pub mod demo;
+pub mod enrol;
 mod error;
 mod lookup;
+mod peers;
+pub mod service;
 mod sync_source;
 
 pub use error::{NodeError, Result};
+pub use peers::KnownPeer;
 pub use sync_source::NodeSource;
 
 use automerge::transaction::CommitOptions;
@@ -651,6 +655,7 @@ impl Node {
             .into(),
         )?;
         node.register_device("authority")?;
+        node.create_authority()?;
         Ok(node)
     }
 
@@ -701,6 +706,17 @@ impl Node {
         branch: &str,
         device_name: &str,
     ) -> Result<Node> {
+        Self::create_replica_with(dir, system_id, system_name, branch, device_name, None)
+    }
+
+    pub(crate) fn create_replica_with(
+        dir: &Path,
+        system_id: String,
+        system_name: String,
+        branch: &str,
+        device_name: &str,
+        device_id: Option<String>,
+    ) -> Result<Node> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = db_path(dir);
         let mut store = Store::open(&path)?;
@@ -713,7 +729,7 @@ impl Node {
         let ident = Identity {
             system_id,
             system_name,
-            device_id: uuid::Uuid::new_v4().to_string(),
+            device_id: device_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             device_name: device_name.to_string(),
             branch: branch.trim().to_ascii_uppercase(),
             actor: actor.to_hex_string(),
@@ -748,6 +764,19 @@ impl Node {
         .into();
         let id = self.ident.device_id.clone();
         self.write(|w| {
+            let fields = validate::validate(Kind::Device, Op::Create, f, &w.ctx, &w.look)?;
+            w.put(&DocId::System, "enrol", vec![(Kind::Device, id, fields, true)])
+        })?;
+        Ok(())
+    }
+
+    /// Record another device in the system document (an authority answering a join).
+    pub(crate) fn enrol_device(&mut self, device_id: &str, f: Fields) -> Result<()> {
+        let id = device_id.to_string();
+        self.write(|w| {
+            if w.tx.record(&id)?.is_some() {
+                return Err(invalid("device", "this device id is already enrolled"));
+            }
             let fields = validate::validate(Kind::Device, Op::Create, f, &w.ctx, &w.look)?;
             w.put(&DocId::System, "enrol", vec![(Kind::Device, id, fields, true)])
         })?;

@@ -432,6 +432,102 @@ impl Tx<'_> {
         Ok(v)
     }
 
+    pub fn add_invite(&self, secret_hash: &str, role: &str, expires_at: i64, now: i64) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO invites (secret_hash, role, expires_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![secret_hash, role, expires_at, now],
+        )?;
+        Ok(())
+    }
+
+    /// Use an invite once: its role, or why it cannot be used.
+    pub fn take_invite(
+        &self,
+        secret_hash: &str,
+        device: &str,
+        now: i64,
+    ) -> Result<std::result::Result<String, String>> {
+        let row: Option<(String, i64, Option<String>)> = self
+            .tx
+            .query_row(
+                "SELECT role, expires_at, used_by FROM invites WHERE secret_hash = ?1",
+                [secret_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => Err("unknown invite code".into()),
+            Some((_, _, Some(_))) => Err("this invite code has already been used".into()),
+            Some((_, exp, None)) if exp < now => Err("this invite code has expired".into()),
+            Some((role, _, None)) => {
+                self.tx.execute(
+                    "UPDATE invites SET used_by = ?2, used_at = ?3 WHERE secret_hash = ?1",
+                    params![secret_hash, device, now],
+                )?;
+                Ok(role)
+            }
+        })
+    }
+
+    pub fn add_peer(&self, addr: &str, source: &str, device: Option<&str>) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO peers (addr, source, device_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT(addr) DO UPDATE SET device_id = coalesce(excluded.device_id, peers.device_id),
+               source = CASE WHEN peers.source = 'static' THEN 'static' ELSE excluded.source END",
+            params![addr, source, device],
+        )?;
+        Ok(())
+    }
+
+    pub fn peer_seen(
+        &self,
+        addr: &str,
+        device: &str,
+        now: i64,
+        synced: bool,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE peers SET device_id = ?2, last_seen = ?3,
+               last_synced = CASE WHEN ?4 THEN ?3 ELSE last_synced END, last_error = ?5 WHERE addr = ?1",
+            params![addr, device, now, synced, error],
+        )?;
+        Ok(())
+    }
+
+    pub fn peer_failed(&self, addr: &str, error: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE peers SET last_error = ?2 WHERE addr = ?1",
+            params![addr, error],
+        )?;
+        Ok(())
+    }
+
+    /// Known peer addresses: (addr, device, source, last_seen, last_synced, last_error).
+    #[allow(clippy::type_complexity)]
+    pub fn peers(
+        &self,
+    ) -> Result<
+        Vec<(
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        )>,
+    > {
+        let mut st = self.tx.prepare_cached(
+            "SELECT addr, device_id, source, last_seen, last_synced, last_error FROM peers ORDER BY addr",
+        )?;
+        let v = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
     pub fn has_conflicts(&self, doc_id: &str) -> Result<bool> {
         let mut st = self
             .tx

@@ -1,0 +1,756 @@
+//! The running node on the network: listens, dials known and discovered peers,
+//! keeps one sync session per peer, pushes local changes as they happen, and
+//! answers joins on enrolment authorities.
+//!
+//! The sync decisions are `core::sync::Session`'s; this module moves its messages
+//! over `net` connections and applies what arrives through `NodeSource`. The node
+//! sits behind a mutex that is never held across an await.
+
+use crate::enrol::{JoinRequest, JoinResponse};
+use crate::{Node, NodeError, Result};
+use branchline_core::sync::Session;
+use branchline_core::DocId;
+use branchline_net::endpoint::close_code;
+use branchline_net::{
+    read_frame, write_frame, ClientTls, Connection, DeviceKey, Endpoint, MdnsOptions, RecvStream,
+    Revocations, SendStream, ServerTls,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// The port a branch desktop listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7733;
+const MAX_FRAME: usize = branchline_core::sync::MAX_FRAME + 16;
+
+/// Frame kinds: the first byte of every frame on a connection.
+mod kind {
+    pub const SYNC: u8 = 1;
+    pub const JOIN_REQUEST: u8 = 2;
+    pub const JOIN_RESPONSE: u8 = 3;
+    pub const REFUSED: u8 = 4;
+    pub const ADDRESSES: u8 = 5;
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub mdns: MdnsOptions,
+    /// How often to look for changes other processes wrote to the data directory.
+    pub poll: Duration,
+    /// How often to try peers that are not connected.
+    pub dial_every: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            listen,
+            mdns: MdnsOptions {
+                enabled: true,
+                interface: None,
+            },
+            poll: Duration::from_millis(100),
+            dial_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one peer looks like from here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub device_id: String,
+    pub name: String,
+    pub addr: String,
+    pub connected: bool,
+    pub caught_up: bool,
+    pub last_synced: Option<i64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub changes_received: u64,
+    /// Documents this side still has to exchange with the peer (0 when caught up).
+    pub docs_waiting: u64,
+    pub last_error: Option<String>,
+}
+
+/// Totals of one session, for `sync --once`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    pub peer: String,
+    pub documents: u64,
+    pub changes_received: u64,
+    pub changes_sent: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub millis: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Changed {
+    doc: DocId,
+    /// The peer it came from, which need not hear it back.
+    from: Option<String>,
+}
+
+struct Shared {
+    node: Mutex<Node>,
+    system_id: String,
+    device_id: String,
+    events: broadcast::Sender<Changed>,
+    status: Mutex<BTreeMap<String, PeerStatus>>,
+    /// Open session per peer device: (session number, its connection).
+    connected: Mutex<HashMap<String, (u64, Connection)>>,
+    next_session: std::sync::atomic::AtomicU64,
+    revoked: Revocations,
+    /// Highest change number already announced to sessions.
+    seen: std::sync::atomic::AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn lock(m: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn net(e: branchline_net::NetError) -> NodeError {
+    NodeError::Net(e.code(), e.to_string())
+}
+
+async fn send(s: &mut SendStream, kind: u8, payload: &[u8]) -> Result<()> {
+    let mut f = Vec::with_capacity(payload.len() + 1);
+    f.push(kind);
+    f.extend_from_slice(payload);
+    write_frame(s, &f).await.map_err(net)
+}
+
+async fn recv(r: &mut RecvStream) -> Result<Option<(u8, Vec<u8>)>> {
+    match read_frame(r, MAX_FRAME).await.map_err(net)? {
+        None => Ok(None),
+        Some(f) if f.is_empty() => Err(NodeError::Net("net.protocol", "empty frame".into())),
+        Some(mut f) => {
+            let k = f.remove(0);
+            Ok(Some((k, f)))
+        }
+    }
+}
+
+fn tls_of(node: &mut Node) -> Result<(ServerTls, ClientTls, Revocations)> {
+    let creds = node.credentials()?.ok_or_else(|| {
+        NodeError::Usage(
+            "this device has no certificate: enrol it with `branchline join CODE` (a replica made from a bundle syncs by bundle)"
+                .into(),
+        )
+    })?;
+    let root = node
+        .root_ca()?
+        .ok_or_else(|| NodeError::Usage("no root certificate on this device".into()))?;
+    let revoked = Revocations::from_ids(node.revoked_devices()?);
+    let server = ServerTls::new(&creds, std::slice::from_ref(&root), revoked.clone()).map_err(net)?;
+    let client = ClientTls::new(&creds, &[root], revoked.clone()).map_err(net)?;
+    Ok((server, client, revoked))
+}
+
+impl Shared {
+    /// Announce documents changed since the last look (by this process or another on
+    /// the same data directory) to every session.
+    fn announce_changes(&self) {
+        use std::sync::atomic::Ordering;
+        let since = self.seen.load(Ordering::SeqCst);
+        let found = lock(&self.node).changes_since(since);
+        let Ok((max, docs)) = found else { return };
+        if self.seen.fetch_max(max, Ordering::SeqCst) >= max {
+            return;
+        }
+        for doc in docs {
+            if doc == DocId::System {
+                if let Ok(ids) = lock(&self.node).revoked_devices() {
+                    self.revoked.replace_all(ids);
+                }
+            }
+            let _ = self.events.send(Changed { doc, from: None });
+        }
+    }
+
+    fn set_status(&self, device: &str, f: impl FnOnce(&mut PeerStatus)) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let e = st.entry(device.to_string()).or_insert_with(|| PeerStatus {
+            device_id: device.to_string(),
+            ..Default::default()
+        });
+        f(e);
+    }
+
+    fn publish_status(&self) {
+        let st = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Ok(json) = serde_json::to_string(&st.values().collect::<Vec<_>>()) {
+            let _ = lock(&self.node).set_sync_status(&json);
+        }
+    }
+}
+
+/// One sync session over one connection, until it closes or `stop` fires.
+/// `once` ends it as soon as both sides are caught up.
+async fn run_session(
+    sh: Arc<Shared>,
+    conn: Connection,
+    (mut tx, mut rx): (SendStream, RecvStream),
+    mut stop: watch::Receiver<bool>,
+    once: bool,
+) -> Result<SyncSummary> {
+    let started = std::time::Instant::now();
+    let peer = conn
+        .peer()
+        .map(|p| p.device_id.clone())
+        .ok_or_else(|| NodeError::Net("net.forbidden", "unauthenticated peer".into()))?;
+    if peer == sh.device_id {
+        conn.close(close_code::PROTOCOL, "that is me");
+        return Err(NodeError::Net("net.self", "connected to itself".into()));
+    }
+    // One session per peer: a new connection from a device replaces the old one (the
+    // old may be a half-closed leftover of a quick reconnect).
+    let me = sh.next_session.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let previous = sh
+        .connected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(peer.clone(), (me, conn.clone()));
+    if let Some((_, old)) = previous {
+        old.close(close_code::NORMAL, "replaced by a newer connection");
+    }
+    let addr = conn.remote_addr().to_string();
+    sh.set_status(&peer, |s| {
+        s.connected = true;
+        s.addr = addr.clone();
+        s.last_error = None;
+    });
+    let mut events = sh.events.subscribe();
+    let mut session = Session::new(sh.system_id.clone(), sh.device_id.clone());
+    let result = async {
+        let (first, learned) = {
+            let mut node = lock(&sh.node);
+            for (d, st) in node.sync_states(&peer)? {
+                let _ = session.import_state(d, &st);
+            }
+            let src = node.sync_source()?;
+            let first = session.start(&src, now_ms());
+            drop(src);
+            (first, node.known_addresses()?)
+        };
+        for m in first {
+            send(&mut tx, kind::SYNC, &m.encode()).await?;
+        }
+        send(&mut tx, kind::ADDRESSES, &serde_json::to_vec(&learned).unwrap_or_default()).await?;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            if once && session.is_caught_up() {
+                break;
+            }
+            let out = tokio::select! {
+                _ = stop.changed() => break,
+                frame = recv(&mut rx) => match frame? {
+                    None => break,
+                    Some((kind::SYNC, bytes)) => {
+                        let (out, changed) = {
+                            let mut node = lock(&sh.node);
+                            let mut src = node.sync_source()?;
+                            let out = session.handle_bytes(&mut src, &bytes, now_ms());
+                            let changed = src.finish()?;
+                            (out.map_err(|e| NodeError::Net("net.protocol", e.to_string()))?, changed)
+                        };
+                        for doc in changed {
+                            let _ = sh.events.send(Changed { doc, from: Some(peer.clone()) });
+                        }
+                        out
+                    }
+                    Some((kind::ADDRESSES, bytes)) => {
+                        if let Ok(list) = serde_json::from_slice::<Vec<(String, String)>>(&bytes) {
+                            let mut node = lock(&sh.node);
+                            for (dev, a) in list.into_iter().take(256) {
+                                if dev != sh.device_id && a.parse::<SocketAddr>().is_ok() {
+                                    let _ = node.add_peer(&a, "learned", Some(&dev));
+                                }
+                            }
+                        }
+                        Vec::new()
+                    }
+                    Some((k, _)) => return Err(NodeError::Net("net.protocol", format!("unexpected frame kind {k}"))),
+                },
+                ev = events.recv() => match ev {
+                    Ok(Changed { doc, from }) if from.as_deref() != Some(peer.as_str()) => {
+                        let mut node = lock(&sh.node);
+                        let mut src = node.sync_source()?;
+                        let out = session.local_change(&mut src, &doc, now_ms());
+                        src.finish()?;
+                        out
+                    }
+                    Ok(_) => Vec::new(),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Too many changes at once: reconcile everything again.
+                        let node = &mut *lock(&sh.node);
+                        let src = node.sync_source()?;
+                        session.start(&src, now_ms())
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => {
+                    let mut node = lock(&sh.node);
+                    let dirty = session.take_dirty_states();
+                    node.save_sync_states(&peer, &dirty)?;
+                    let src = node.sync_source()?;
+                    session.handle_timeout(&src, now_ms())
+                }
+            };
+            for m in out {
+                send(&mut tx, kind::SYNC, &m.encode()).await?;
+            }
+            let stats = session.stats().clone();
+            let caught_up = session.is_caught_up();
+            sh.set_status(&peer, |s| {
+                s.caught_up = caught_up;
+                s.bytes_sent = stats.bytes_sent;
+                s.bytes_received = stats.bytes_received;
+                s.changes_received = stats.changes_received;
+                s.docs_waiting = if caught_up { 0 } else { 1 };
+                if caught_up {
+                    s.last_synced = Some(now_ms());
+                }
+            });
+        }
+        Ok::<_, NodeError>(())
+    }
+    .await;
+    let stats = session.stats().clone();
+    {
+        let mut node = lock(&sh.node);
+        let dirty = session.take_dirty_states();
+        let _ = node.save_sync_states(&peer, &dirty);
+        let _ = node.peer_seen(
+            &addr,
+            &peer,
+            now_ms(),
+            session.is_caught_up(),
+            result.as_ref().err().map(|e| e.to_string()),
+        );
+    }
+    {
+        let mut c = sh.connected.lock().unwrap_or_else(|p| p.into_inner());
+        if c.get(&peer).is_some_and(|(n, _)| *n == me) {
+            c.remove(&peer);
+        }
+    }
+    sh.set_status(&peer, |s| {
+        s.connected = false;
+        if let Err(e) = &result {
+            s.last_error = Some(e.to_string());
+        }
+    });
+    sh.publish_status();
+    if result.is_ok() {
+        let _ = branchline_net::endpoint::finish(&mut tx).await;
+        conn.close(close_code::NORMAL, "done");
+    }
+    result.map(|()| SyncSummary {
+        peer,
+        documents: stats.docs_synced,
+        changes_received: stats.changes_received,
+        changes_sent: stats.change_chunks_sent,
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Serve an anonymous connection: a device joining with an invite, or nothing.
+async fn answer_join(sh: Arc<Shared>, conn: Connection) -> Result<()> {
+    let (mut tx, mut rx) = tokio::time::timeout(Duration::from_secs(10), conn.accept_bi())
+        .await
+        .map_err(|_| NodeError::Net("net.timed_out", "no join request".into()))?
+        .map_err(net)?;
+    let req = match recv(&mut rx).await? {
+        Some((kind::JOIN_REQUEST, bytes)) => serde_json::from_slice::<JoinRequest>(&bytes)
+            .map_err(|e| NodeError::Net("net.protocol", format!("join request: {e}")))?,
+        _ => {
+            conn.close(close_code::FORBIDDEN, "not enrolled");
+            return Err(NodeError::Net(
+                "net.forbidden",
+                "an unenrolled device asked for data".into(),
+            ));
+        }
+    };
+    let answer = lock(&sh.node).answer_join(&req);
+    match answer {
+        Ok(resp) => {
+            send(
+                &mut tx,
+                kind::JOIN_RESPONSE,
+                &serde_json::to_vec(&resp).unwrap_or_default(),
+            )
+            .await?;
+            let _ = branchline_net::endpoint::finish(&mut tx).await;
+            // The new device record is a change peers (and the joiner) should see.
+            let _ = sh.events.send(Changed {
+                doc: DocId::System,
+                from: None,
+            });
+            Ok(())
+        }
+        Err(e) => {
+            send(&mut tx, kind::REFUSED, e.to_string().as_bytes()).await?;
+            let _ = branchline_net::endpoint::finish(&mut tx).await;
+            conn.close(close_code::FORBIDDEN, "join refused");
+            Err(e)
+        }
+    }
+}
+
+/// A running node. Dropping it does not stop it: call `shutdown`.
+pub struct Service {
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+    discovery: Option<branchline_net::Discovery>,
+}
+
+impl Service {
+    /// Start serving: listen, dial, discover, watch the data directory.
+    pub async fn start(mut node: Node, opts: ServeOptions) -> Result<Service> {
+        let (server, client, revoked) = tls_of(&mut node)?;
+        let endpoint = Endpoint::bind(opts.listen, Some(&server), &client).map_err(net)?;
+        let ident = node.identity().clone();
+        let (events, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            node: Mutex::new(node),
+            system_id: ident.system_id.clone(),
+            device_id: ident.device_id.clone(),
+            events,
+            status: Mutex::new(BTreeMap::new()),
+            connected: Mutex::new(HashMap::new()),
+            next_session: std::sync::atomic::AtomicU64::new(0),
+            revoked,
+            seen: std::sync::atomic::AtomicI64::new(0),
+        });
+        let start_seq = lock(&shared.node)
+            .changes_since(i64::MAX)
+            .map(|(s, _)| s)
+            .unwrap_or(0);
+        shared.seen.store(start_seq, std::sync::atomic::Ordering::SeqCst);
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+
+        // Accept.
+        {
+            let (sh, ep, stop_rx) = (shared.clone(), endpoint.clone(), stop_rx.clone());
+            tasks.spawn(async move {
+                while let Some(incoming) = ep.accept().await {
+                    let (sh, stop_rx) = (sh.clone(), stop_rx.clone());
+                    tokio::spawn(async move {
+                        let Ok(conn) = incoming.accept().await else { return };
+                        if conn.peer().is_none() {
+                            let _ = answer_join(sh, conn).await;
+                            return;
+                        }
+                        if let Ok(streams) = conn.accept_bi().await {
+                            let _ = run_session(sh, conn, streams, stop_rx, false).await;
+                        }
+                    });
+                }
+            });
+        }
+
+        // Watch the data directory: changes written by this process's API or by any
+        // other process (a CLI at the same desk) are pushed to every peer.
+        {
+            let (sh, mut stop_rx, poll) = (shared.clone(), stop_rx.clone(), opts.poll);
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(poll);
+                let mut publish = 0u32;
+                loop {
+                    tokio::select! {
+                        _ = stop_rx.changed() => break,
+                        _ = tick.tick() => {}
+                    }
+                    sh.announce_changes();
+                    publish += 1;
+                    if publish.is_multiple_of(10) {
+                        sh.publish_status();
+                    }
+                }
+            });
+        }
+
+        // mDNS: advertise, and treat what is found like any other address.
+        let (discovery, mut found) = if opts.mdns.enabled {
+            let port = endpoint.local_addr().map_err(net)?.port();
+            let advert = branchline_net::Advert {
+                system_id: ident.system_id.clone(),
+                device_id: ident.device_id.clone(),
+                port,
+            };
+            let (d, rx) = branchline_net::Discovery::start(&opts.mdns, &advert).map_err(net)?;
+            (Some(d), Some(rx))
+        } else {
+            (None, None)
+        };
+        if let Some(mut rx) = found.take() {
+            let sh = shared.clone();
+            tasks.spawn(async move {
+                while let Some(p) = rx.recv().await {
+                    let mut node = lock(&sh.node);
+                    for a in p.addrs {
+                        let _ = node.add_peer(&a.to_string(), "mdns", Some(&p.device_id));
+                    }
+                }
+            });
+        }
+
+        // Dial every known address of a device not connected yet.
+        {
+            let (sh, ep, stop_rx, every) =
+                (shared.clone(), endpoint.clone(), stop_rx.clone(), opts.dial_every);
+            let own = endpoint.local_addr().map_err(net)?;
+            tasks.spawn(async move {
+                let mut stop_watch = stop_rx.clone();
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stop_watch.changed() => break,
+                        _ = tick.tick() => {}
+                    }
+                    let targets = lock(&sh.node).dial_targets().unwrap_or_default();
+                    for (addr, dev) in targets {
+                        let connected: Vec<String> = sh
+                            .connected
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .keys()
+                            .cloned()
+                            .collect();
+                        if dev
+                            .as_ref()
+                            .is_some_and(|d| connected.contains(d) || *d == sh.device_id)
+                            || addr == own
+                        {
+                            continue;
+                        }
+                        let (sh, ep, stop_rx) = (sh.clone(), ep.clone(), stop_rx.clone());
+                        tokio::spawn(async move {
+                            match dial(&ep, addr).await {
+                                Ok((conn, streams)) => {
+                                    let _ = run_session(sh, conn, streams, stop_rx, false).await;
+                                }
+                                Err(e) => {
+                                    let mut node = lock(&sh.node);
+                                    let _ = node.peer_failed(&addr.to_string(), &e.to_string());
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+        }
+        Ok(Service {
+            shared,
+            endpoint,
+            stop,
+            tasks,
+            discovery,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.endpoint.local_addr().map_err(net)
+    }
+
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Run something against the node (the API a desktop shell calls); what it
+    /// changed goes to every connected peer at once.
+    pub fn with_node<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
+        let r = f(&mut lock(&self.shared.node));
+        self.shared.announce_changes();
+        r
+    }
+
+    /// Stop: close sessions (saving their sync states), stop discovery, close the endpoint.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.tasks.abort_all();
+        if let Some(d) = self.discovery.take() {
+            d.shutdown();
+        }
+        self.shared.publish_status();
+        self.endpoint.close(close_code::SHUTDOWN, "shutting down");
+        tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle())
+            .await
+            .ok();
+    }
+}
+
+async fn dial(ep: &Endpoint, addr: SocketAddr) -> Result<(Connection, (SendStream, RecvStream))> {
+    let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(addr))
+        .await
+        .map_err(|_| NodeError::Net("net.timed_out", format!("{addr} did not answer")))?
+        .map_err(net)?;
+    let streams = conn.open_bi().await.map_err(net)?;
+    Ok((conn, streams))
+}
+
+/// Sync once with one peer and return what moved (`branchline sync --once`).
+pub async fn sync_once(
+    node: Node,
+    peer: SocketAddr,
+    progress: impl Fn(&str) + Send + 'static,
+) -> Result<SyncSummary> {
+    let mut node = node;
+    let (_, client, revoked) = tls_of(&mut node)?;
+    let bind: SocketAddr = if peer.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
+        .parse()
+        .map_err(|_| NodeError::Usage("address".into()))?;
+    let ep = Endpoint::bind(bind, None, &client).map_err(net)?;
+    let ident = node.identity().clone();
+    let (events, _) = broadcast::channel(16);
+    let sh = Arc::new(Shared {
+        node: Mutex::new(node),
+        system_id: ident.system_id,
+        device_id: ident.device_id,
+        events,
+        status: Mutex::new(BTreeMap::new()),
+        connected: Mutex::new(HashMap::new()),
+        next_session: std::sync::atomic::AtomicU64::new(0),
+        revoked,
+        seen: std::sync::atomic::AtomicI64::new(i64::MAX),
+    });
+    lock(&sh.node).add_peer(&peer.to_string(), "static", None)?;
+    let started = std::time::Instant::now();
+    let (conn, streams) = dial(&ep, peer).await?;
+    let (_stop, stop_rx) = watch::channel(false);
+    let sh2 = sh.clone();
+    let reporter = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for p in sh2.status.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                progress(&format!(
+                    "syncing with {}: {} changes in, {} bytes in, {} bytes out",
+                    p.addr, p.changes_received, p.bytes_received, p.bytes_sent
+                ));
+            }
+        }
+    });
+    let out = run_session(sh, conn, streams, stop_rx, true).await.map(|mut s| {
+        // From the first packet to both sides agreeing, handshake included.
+        s.millis = started.elapsed().as_millis() as u64;
+        s
+    });
+    reporter.abort();
+    ep.close(close_code::NORMAL, "done");
+    tokio::time::timeout(Duration::from_secs(2), ep.wait_idle())
+        .await
+        .ok();
+    out
+}
+
+/// Join a library system with an invite code: get this device's certificate from the
+/// inviter, create the replica, and fetch every document with a first sync.
+pub async fn join(
+    dir: &std::path::Path,
+    code: &str,
+    device_name: &str,
+    branch: &str,
+    peer: Option<SocketAddr>,
+) -> Result<(Node, SyncSummary)> {
+    let invite = crate::enrol::InviteCode::decode(code).map_err(|m| crate::invalid("code", m))?;
+    let addrs: Vec<SocketAddr> = match peer {
+        Some(p) => vec![p],
+        None => invite.addrs.clone(),
+    };
+    if addrs.is_empty() {
+        return Err(crate::invalid(
+            "peer",
+            "the code names no address: give --peer HOST:PORT",
+        ));
+    }
+    if crate::db_path(dir).exists() {
+        return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
+    }
+    let key = DeviceKey::generate().map_err(net)?;
+    let authority_key = DeviceKey::generate().map_err(net)?;
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let tls = ClientTls::for_join(&hex::encode(invite.ca_prefix)).map_err(net)?;
+    let bind: SocketAddr = "0.0.0.0:0"
+        .parse()
+        .map_err(|_| NodeError::Usage("address".into()))?;
+    let ep = Endpoint::bind(bind, None, &tls).map_err(net)?;
+    let mut last_err = None;
+    let mut answer = None;
+    for addr in &addrs {
+        let attempt = async {
+            let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(*addr))
+                .await
+                .map_err(|_| NodeError::Net("net.timed_out", format!("{addr} did not answer")))?
+                .map_err(net)?;
+            let (mut tx, mut rx) = conn.open_bi().await.map_err(net)?;
+            let req = JoinRequest {
+                secret: hex::encode(invite.secret),
+                device_id: device_id.clone(),
+                device_name: device_name.to_string(),
+                branch: branch.trim().to_ascii_uppercase(),
+                public_key: hex::encode(key.public_key_der()),
+                authority_key: Some(hex::encode(authority_key.public_key_der())),
+            };
+            send(
+                &mut tx,
+                kind::JOIN_REQUEST,
+                &serde_json::to_vec(&req).unwrap_or_default(),
+            )
+            .await?;
+            let _ = tx.finish();
+            match recv(&mut rx).await? {
+                Some((kind::JOIN_RESPONSE, b)) => serde_json::from_slice::<JoinResponse>(&b)
+                    .map_err(|e| NodeError::Net("net.protocol", format!("join response: {e}"))),
+                Some((kind::REFUSED, b)) => Err(NodeError::Net(
+                    "join_refused",
+                    String::from_utf8_lossy(&b).into_owned(),
+                )),
+                _ => Err(NodeError::Net(
+                    "net.protocol",
+                    "no answer to the join request".into(),
+                )),
+            }
+        };
+        match attempt.await {
+            Ok(r) => {
+                answer = Some((r, *addr));
+                break;
+            }
+            Err(e @ NodeError::Net("join_refused", _)) => return Err(e),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    ep.close(close_code::NORMAL, "joined");
+    let Some((resp, addr)) = answer else {
+        return Err(last_err.unwrap_or_else(|| NodeError::Net("net.connect", "no address answered".into())));
+    };
+    let ak = (resp.role == "authority").then_some(authority_key);
+    let node = Node::create_joined(dir, &resp, &device_id, device_name, branch, key, ak)?;
+    let summary = sync_once(node, addr, |_| {}).await?;
+    let mut node = Node::open(dir)?;
+    node.claim_device_record()?;
+    Ok((node, summary))
+}

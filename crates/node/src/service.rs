@@ -25,6 +25,10 @@ use tokio::sync::{broadcast, watch};
 /// The port a branch desktop listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7733;
 const MAX_FRAME: usize = branchline_core::sync::MAX_FRAME + 16;
+/// An idle session re-checks that both sides still agree this often.
+const RECHECK_MS: i64 = 60_000;
+/// Change notices buffered per session before it falls back to a full re-check.
+const EVENT_BUFFER: usize = 65_536;
 
 /// Frame kinds: the first byte of every frame on a connection.
 mod kind {
@@ -193,6 +197,25 @@ impl Shared {
     }
 }
 
+type Frame = Result<Option<(u8, Vec<u8>)>>;
+
+/// The next frame: one set aside while batching, else the next from the reader.
+async fn next_frame(stashed: &mut Option<Frame>, frames: &mut tokio::sync::mpsc::Receiver<Frame>) -> Frame {
+    match stashed.take() {
+        Some(f) => f,
+        None => frames.recv().await.unwrap_or(Ok(None)),
+    }
+}
+
+/// Aborts a task when dropped, so a session never leaves its reader behind.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One sync session over one connection, until it closes or `stop` fires.
 /// `once` ends it as soon as both sides are caught up.
 async fn run_session(
@@ -245,22 +268,65 @@ async fn run_session(
             send(&mut tx, kind::SYNC, &m.encode()).await?;
         }
         send(&mut tx, kind::ADDRESSES, &serde_json::to_vec(&learned).unwrap_or_default()).await?;
+        // Frames are read by their own task: a read cancelled half-way by another
+        // branch of the select below would lose bytes and desynchronise the stream.
+        let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Frame>(16);
+        let reader = tokio::spawn(async move {
+            loop {
+                let r = recv(&mut rx).await;
+                let end = !matches!(r, Ok(Some(_)));
+                if frames_tx.send(r).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        let _reader = AbortOnDrop(reader);
+        let mut stashed: Option<Frame> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut recheck = false;
+        let mut last_round = now_ms();
         loop {
             if once && session.is_caught_up() {
                 break;
             }
             let out = tokio::select! {
                 _ = stop.changed() => break,
-                frame = recv(&mut rx) => match frame? {
+                frame = next_frame(&mut stashed, &mut frames) => match frame? {
                     None => break,
                     Some((kind::SYNC, bytes)) => {
+                        // Take every sync frame already here and apply them together:
+                        // one lock, one transaction, one fsync for the lot.
+                        let mut batch = vec![bytes];
+                        while batch.len() < 256 {
+                            match frames.try_recv() {
+                                Ok(Ok(Some((kind::SYNC, b)))) => batch.push(b),
+                                Ok(other) => {
+                                    stashed = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
                         let (out, changed) = {
                             let mut node = lock(&sh.node);
                             let mut src = node.sync_source()?;
-                            let out = session.handle_bytes(&mut src, &bytes, now_ms());
+                            let mut out = Vec::new();
+                            let mut failed = None;
+                            for bytes in &batch {
+                                match session.handle_bytes(&mut src, bytes, now_ms()) {
+                                    Ok(o) => out.extend(o),
+                                    Err(e) => {
+                                        failed = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            // What was applied is kept even when a later frame is bad.
                             let changed = src.finish()?;
-                            (out.map_err(|e| NodeError::Net("net.protocol", e.to_string()))?, changed)
+                            if let Some(e) = failed {
+                                return Err(NodeError::Net("net.protocol", e.to_string()));
+                            }
+                            (out, changed)
                         };
                         for doc in changed {
                             let _ = sh.events.send(Changed { doc, from: Some(peer.clone()) });
@@ -290,10 +356,10 @@ async fn run_session(
                     }
                     Ok(_) => Vec::new(),
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Too many changes at once: reconcile everything again.
-                        let node = &mut *lock(&sh.node);
-                        let src = node.sync_source()?;
-                        session.start(&src, now_ms())
+                        // Missed some change notices: reconcile again once the exchange
+                        // in flight has settled (restarting now would only add rounds).
+                        recheck = true;
+                        Vec::new()
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -302,7 +368,16 @@ async fn run_session(
                     let dirty = session.take_dirty_states();
                     node.save_sync_states(&peer, &dirty)?;
                     let src = node.sync_source()?;
-                    session.handle_timeout(&src, now_ms())
+                    let now = now_ms();
+                    // A cheap round now and then (one round trip when nothing differs)
+                    // catches anything a lost notice or a lagging peer left behind.
+                    if session.is_caught_up() && (recheck || now - last_round > RECHECK_MS) {
+                        recheck = false;
+                        last_round = now;
+                        session.start(&src, now)
+                    } else {
+                        session.handle_timeout(&src, now)
+                    }
                 }
             };
             for m in out {
@@ -423,7 +498,7 @@ impl Service {
         let (server, client, revoked) = tls_of(&mut node)?;
         let endpoint = Endpoint::bind(opts.listen, Some(&server), &client).map_err(net)?;
         let ident = node.identity().clone();
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {
             node: Mutex::new(node),
             system_id: ident.system_id.clone(),
@@ -623,7 +698,7 @@ pub async fn sync_once(
         .map_err(|_| NodeError::Usage("address".into()))?;
     let ep = Endpoint::bind(bind, None, &client).map_err(net)?;
     let ident = node.identity().clone();
-    let (events, _) = broadcast::channel(16);
+    let (events, _) = broadcast::channel(EVENT_BUFFER);
     let sh = Arc::new(Shared {
         node: Mutex::new(node),
         system_id: ident.system_id,

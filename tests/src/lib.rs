@@ -293,3 +293,14 @@ pub mod seeds {
         Ok(out)
     }
 }
+
+/// The `sync_msg` fuzz target's harness, compiled here too so that the replay test and
+/// the seed generator run exactly what the fuzzer runs.
+#[path = "../../fuzz/common/sync_session.rs"]
+pub mod sync_harness;
+
+pub mod sync_seeds;
+
+/// The `frame_split` fuzz target's harness, likewise.
+#[path = "../../fuzz/common/frame_split.rs"]
+pub mod frame_harness;

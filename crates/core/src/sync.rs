@@ -700,6 +700,40 @@ fn persisted(state: &am::State) -> am::State {
     am::State::decode(&state.encode()).unwrap_or_default()
 }
 
+/// automerge trusts a peer's Bloom filter parameters: zero bits per entry divides
+/// by zero, and a huge probe count allocates gigabytes per change. Refuse both
+/// before automerge sees them (it itself writes 10 bits and 7 probes).
+fn bloom_problem(bytes: &[u8]) -> Option<&'static str> {
+    fn leb(b: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*pos)?;
+            *pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut pos = 0;
+    let (Some(entries), Some(bits), Some(probes)) =
+        (leb(bytes, &mut pos), leb(bytes, &mut pos), leb(bytes, &mut pos))
+    else {
+        return Some("unreadable Bloom filter");
+    };
+    if entries > 0 && !(1..=64).contains(&bits) {
+        return Some("Bloom filter with an impossible number of bits per entry");
+    }
+    if entries > 0 && !(1..=32).contains(&probes) {
+        return Some("Bloom filter with an impossible number of probes");
+    }
+    None
+}
+
 fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -1185,6 +1219,12 @@ impl Session {
             doc: id.to_string(),
             reason: e.to_string(),
         })?;
+        if let Some(reason) = msg.have.iter().find_map(|h| bloom_problem(&h.bloom.to_bytes())) {
+            return Err(SyncError::BadSyncMessage {
+                doc: id.to_string(),
+                reason: reason.into(),
+            });
+        }
         let have = src.doc(&id).is_some();
         let doc = if have { src.doc(&id) } else { src.create_empty(&id) };
         let Some(doc) = doc else {
@@ -1395,6 +1435,26 @@ fn answer_fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_bloom_parameters_are_refused() {
+        // entries, bits per entry, probes, then the bits.
+        assert_eq!(bloom_problem(&[]), None, "an empty filter is fine");
+        assert_eq!(
+            bloom_problem(&[3, 10, 7, 0, 0, 0, 0]),
+            None,
+            "what automerge writes"
+        );
+        assert!(
+            bloom_problem(&[3, 0, 7, 0]).is_some(),
+            "zero bits per entry divides by zero"
+        );
+        assert!(
+            bloom_problem(&[3, 10, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_some(),
+            "billions of probes"
+        );
+        assert!(bloom_problem(&[3, 0x80]).is_some(), "cut short");
+    }
     use crate::doc::{append_work, export_json, new_doc, put_record, read_record};
     use crate::schema::Kind;
     use crate::value::fields;

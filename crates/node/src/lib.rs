@@ -1632,6 +1632,12 @@ impl Node {
         result
     }
 
+    /// Forget the in-memory documents; they are reloaded from the store on next use.
+    /// For after something went wrong half-way through changing one.
+    pub fn drop_cache(&mut self) {
+        self.docs.clear();
+    }
+
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.store.integrity_check()?)
     }

@@ -313,18 +313,28 @@ async fn run_session(
                             let mut out = Vec::new();
                             let mut failed = None;
                             for bytes in &batch {
-                                match session.handle_bytes(&mut src, bytes, now_ms()) {
-                                    Ok(o) => out.extend(o),
-                                    Err(e) => {
-                                        failed = Some(e);
+                                // automerge has panicked on crafted input before; a bad
+                                // peer must cost its own connection, never the node.
+                                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    session.handle_bytes(&mut src, bytes, now_ms())
+                                }));
+                                match r {
+                                    Ok(Ok(o)) => out.extend(o),
+                                    Ok(Err(e)) => {
+                                        failed = Some(e.to_string());
                                         break;
+                                    }
+                                    Err(_) => {
+                                        drop(src);
+                                        node.drop_cache();
+                                        return Err(NodeError::Net("net.protocol", "a message from the peer could not be applied".into()));
                                     }
                                 }
                             }
                             // What was applied is kept even when a later frame is bad.
                             let changed = src.finish()?;
                             if let Some(e) = failed {
-                                return Err(NodeError::Net("net.protocol", e.to_string()));
+                                return Err(NodeError::Net("net.protocol", e));
                             }
                             (out, changed)
                         };

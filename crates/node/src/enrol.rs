@@ -304,6 +304,17 @@ impl Node {
         let (now, _) = self.clock.now();
         branchline_net::identity::validate_id("device id", &req.device_id)
             .map_err(|e| invalid("device", e.to_string()))?;
+        // Everything that can refuse the request is checked before the invite is
+        // used up, so a mistyped branch does not cost the code.
+        if req.device_name.trim().is_empty() {
+            return Err(invalid("device", "give the device a name"));
+        }
+        self.get(Kind::Branch, &req.branch)
+            .map_err(|_| invalid("branch", format!("unknown branch '{}'", req.branch)))?;
+        let pk_check = hex::decode(&req.public_key).map_err(|_| invalid("public_key", "malformed"))?;
+        if pk_check.is_empty() {
+            return Err(invalid("public_key", "missing"));
+        }
         let role = self.store.write(|tx| {
             let role = tx.take_invite(&hash, &req.device_id, now)?;
             Ok::<_, NodeError>(role)

@@ -1313,12 +1313,24 @@ impl Node {
         self.store.read(|tx| {
             let look = TxLookup::new(tx);
             let mut hits = Vec::new();
+            let mut ambiguous = None;
             for kind in Kind::ALL {
-                if let Ok(Some(id)) = look.resolve_id(*kind, key) {
-                    if let Some((r, _)) = tx.record(&id)? {
-                        hits.push(r);
+                match look.resolve_id(*kind, key) {
+                    Ok(Some(id)) => {
+                        if let Some((r, _)) = tx.record(&id)? {
+                            hits.push(r);
+                        }
                     }
+                    Ok(None) => {}
+                    Err(hint) => ambiguous = Some((*kind, hint)),
                 }
+            }
+            if let (true, Some((kind, hint))) = (hits.is_empty(), ambiguous) {
+                return Err(NodeError::Ambiguous {
+                    kind: kind.to_string(),
+                    key: key.into(),
+                    hint,
+                });
             }
             match hits.len() {
                 1 => Ok(hits.remove(0)),

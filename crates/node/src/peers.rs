@@ -64,6 +64,7 @@ impl Node {
         Ok(self
             .known_peers()?
             .into_iter()
+            .filter(|p| p.source != "incoming")
             .filter(|p| p.device_id.as_ref().is_none_or(|d| !revoked.contains(d)))
             .filter_map(|p| Some((p.addr.parse().ok()?, p.device_id)))
             .collect())

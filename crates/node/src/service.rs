@@ -173,6 +173,14 @@ impl Shared {
         for doc in docs {
             if doc == DocId::System {
                 if let Ok(ids) = lock(&self.node).revoked_devices() {
+                    // A revoked device loses its open session too, not only the next one.
+                    let open = self.connected.lock().unwrap_or_else(|p| p.into_inner());
+                    for id in &ids {
+                        if let Some((_, conn)) = open.get(id) {
+                            conn.close(close_code::FORBIDDEN, "revoked");
+                        }
+                    }
+                    drop(open);
                     self.revoked.replace_all(ids);
                 }
             }
@@ -246,6 +254,14 @@ async fn run_session(
         old.close(close_code::NORMAL, "replaced by a newer connection");
     }
     let addr = conn.remote_addr().to_string();
+    {
+        // Remember where the device was seen (for `devices`); an incoming address may
+        // be a one-off port, so it is not dialled unless learned elsewhere.
+        let mut node = lock(&sh.node);
+        if !node.known_peers()?.iter().any(|p| p.addr == addr) {
+            let _ = node.add_peer(&addr, "incoming", Some(&peer));
+        }
+    }
     sh.set_status(&peer, |s| {
         s.connected = true;
         s.addr = addr.clone();
@@ -506,6 +522,8 @@ impl Service {
     /// Start serving: listen, dial, discover, watch the data directory.
     pub async fn start(mut node: Node, opts: ServeOptions) -> Result<Service> {
         let (server, client, revoked) = tls_of(&mut node)?;
+        // A join cut short leaves the device record without this device's actor.
+        node.claim_device_record()?;
         let endpoint = Endpoint::bind(opts.listen, Some(&server), &client).map_err(net)?;
         let ident = node.identity().clone();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -703,6 +721,7 @@ pub async fn sync_once(
 ) -> Result<SyncSummary> {
     let mut node = node;
     let (_, client, revoked) = tls_of(&mut node)?;
+    node.claim_device_record()?;
     let bind: SocketAddr = if peer.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
         .parse()
         .map_err(|_| NodeError::Usage("address".into()))?;

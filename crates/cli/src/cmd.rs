@@ -1189,6 +1189,7 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
                         "not connected".into()
                     },
                     p.last_synced.map(output::time_ms).unwrap_or_default(),
+                    p.docs_waiting.to_string(),
                     p.bytes_received.to_string(),
                     p.bytes_sent.to_string(),
                     p.last_error.clone().unwrap_or_default(),
@@ -1202,6 +1203,7 @@ fn status(m: &ArgMatches, json: bool) -> anyhow::Result<()> {
                 "address",
                 "state",
                 "last synced",
+                "docs waiting",
                 "bytes in",
                 "bytes out",
                 "last error",

@@ -796,6 +796,11 @@ impl Session {
         self.caught_up
     }
 
+    /// Documents whose exchange with the peer is under way (what is still waiting).
+    pub fn docs_in_flight(&self) -> usize {
+        self.active.len()
+    }
+
     pub fn stats(&self) -> &SyncStats {
         &self.stats
     }

@@ -411,12 +411,13 @@ async fn run_session(
             }
             let stats = session.stats().clone();
             let caught_up = session.is_caught_up();
+            let waiting = session.docs_in_flight() as u64;
             sh.set_status(&peer, |s| {
                 s.caught_up = caught_up;
                 s.bytes_sent = stats.bytes_sent;
                 s.bytes_received = stats.bytes_received;
                 s.changes_received = stats.changes_received;
-                s.docs_waiting = if caught_up { 0 } else { 1 };
+                s.docs_waiting = waiting;
                 if caught_up {
                     s.last_synced = Some(now_ms());
                 }

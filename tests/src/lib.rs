@@ -304,3 +304,28 @@ pub mod sync_seeds;
 /// The `frame_split` fuzz target's harness, likewise.
 #[path = "../../fuzz/common/frame_split.rs"]
 pub mod frame_harness;
+
+/// A fuzz target's seed corpus (`sub` = "corpus") or crash regressions ("regressions").
+pub fn fuzz_dir(target: &str, sub: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz")
+        .join(sub)
+        .join(target)
+}
+
+/// Every file in a directory by name (none when the directory does not exist).
+pub fn files_in(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Default::default();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            Some((
+                p.file_name()?.to_string_lossy().into_owned(),
+                std::fs::read(&p).ok()?,
+            ))
+        })
+        .collect()
+}

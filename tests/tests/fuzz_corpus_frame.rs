@@ -10,26 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz")
-        .join(sub)
-        .join("frame_split")
+    branchline_tests::fuzz_dir("frame_split", sub)
 }
 
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
+    branchline_tests::files_in(dir)
 }
 
 fn expected(name: &str) -> Option<End> {

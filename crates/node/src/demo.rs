@@ -441,7 +441,12 @@ pub fn fill(node: &mut Node, size: DemoSize, today: NaiveDate, seed: u64) -> Res
         .into_iter()
         .map(|a| (a.id.clone(), a.str("branch").unwrap_or_default().to_string()))
         .collect();
-    let toner = item_list.first().map(|i| i.id.clone()).unwrap_or_default();
+    let toner = item_list
+        .iter()
+        .find(|i| i.str("name") == Some("HP 89A toner"))
+        .or(item_list.first())
+        .map(|i| i.id.clone())
+        .unwrap_or_default();
     let mut day = start;
     while day <= today {
         node.set_clock(Clock::Fixed(at(day, 8)));

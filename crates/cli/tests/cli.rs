@@ -585,3 +585,60 @@ fn concurrent_stock_issues_are_kept_and_flagged() {
     assert_eq!(json(&a, &["stock", "levels", "--branch", "CEN"])[0]["level"], 0);
     assert!(json(&a, &["conflicts"]).as_array().unwrap().is_empty());
 }
+
+#[test]
+fn exported_documents_load_in_javascript_automerge() {
+    // scripts/test.sh installs tests/js (npm ci) before the tests run.
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js");
+    assert!(
+        js.join("node_modules/@automerge/automerge").exists(),
+        "run `npm ci --prefix tests/js` first (scripts/test.sh does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b) = two_replicas(tmp.path());
+    ok(
+        &a,
+        &[
+            "page",
+            "add",
+            "--title",
+            "Printers",
+            "--text",
+            "Reset the spooler.\n  Then power-cycle.",
+        ],
+    );
+    let docs = json(&a, &["doc", "list"]);
+    for d in docs.as_array().unwrap() {
+        let id = d["id"].as_str().unwrap();
+        let file = tmp.path().join("doc.automerge");
+        ok(&a, &["doc", "export", id, file.to_str().unwrap()]);
+        let out = Command::new("node")
+            .arg(js.join("load.mjs"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "node could not load {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let loaded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(loaded["doc"], id, "the document says which it is");
+        assert_eq!(
+            loaded["heads"], d["heads"],
+            "{id}: same heads in JavaScript as in Rust"
+        );
+        let state = json(&a, &["export"]);
+        for (collection, records) in state[id].as_object().unwrap() {
+            let mut ids: Vec<&String> = records.as_object().unwrap().keys().collect();
+            ids.sort();
+            let js_ids: Vec<&str> = loaded["collections"][collection]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert_eq!(js_ids, ids, "{id}/{collection}: same records");
+        }
+    }
+}

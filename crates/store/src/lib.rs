@@ -285,8 +285,11 @@ impl Tx<'_> {
         let data = serde_json::to_string(r).map_err(|e| StoreError::Damaged(e.to_string()))?;
         let key = r.kind.natural_key().and_then(|k| r.str(k));
         let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO records (id, kind, doc_id, branch, key, day, search, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO records (id, kind, doc_id, branch, key, day, search, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET
+               kind = excluded.kind, doc_id = excluded.doc_id, branch = excluded.branch,
+               key = excluded.key, day = excluded.day, search = excluded.search, data = excluded.data",
         )?;
         st.execute(params![
             r.id,

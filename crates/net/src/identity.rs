@@ -528,11 +528,23 @@ impl Authority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        self.sign(params, &public_key, not_before, not_after)
+    }
+
+    /// Serial, validity and issuer signature: what every certificate this authority
+    /// issues has in common.
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        public_key: &SubjectPublicKeyInfo,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Vec<u8>> {
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial()?);
         validity(&mut params, not_before, not_after)?;
         let cert = params
-            .signed_by(&public_key, &self.issuer()?)
+            .signed_by(public_key, &self.issuer()?)
             .map_err(cert_error)?;
         Ok(cert.der().to_vec())
     }
@@ -579,13 +591,7 @@ impl Authority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        params.use_authority_key_identifier_extension = true;
-        params.serial_number = Some(random_serial()?);
-        validity(&mut params, not_before, not_after)?;
-        let cert = params
-            .signed_by(&public_key, &self.issuer()?)
-            .map_err(cert_error)?;
-        Ok(cert.der().to_vec())
+        self.sign(params, &public_key, not_before, not_after)
     }
 }
 

@@ -9,6 +9,7 @@ mod lookup;
 mod peers;
 pub mod service;
 mod sync_source;
+pub mod views;
 
 pub use error::{NodeError, Result};
 pub use peers::KnownPeer;

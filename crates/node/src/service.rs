@@ -75,6 +75,8 @@ pub struct PeerStatus {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub changes_received: u64,
+    /// Chunks of changes sent to the peer.
+    pub changes_sent: u64,
     /// Documents this side still has to exchange with the peer (0 when caught up).
     pub docs_waiting: u64,
     pub last_error: Option<String>,
@@ -92,11 +94,15 @@ pub struct SyncSummary {
     pub millis: u64,
 }
 
+/// A document changed here: written by this process, by another process on the same
+/// data directory, or merged from a peer. A desktop shell subscribes to these.
 #[derive(Debug, Clone)]
-struct Changed {
-    doc: DocId,
+pub struct Changed {
+    pub doc: DocId,
     /// The peer it came from, which need not hear it back.
-    from: Option<String>,
+    pub from: Option<String>,
+    /// When this node applied it (ms since the epoch).
+    pub at: i64,
 }
 
 struct Shared {
@@ -184,7 +190,11 @@ impl Shared {
                     self.revoked.replace_all(ids);
                 }
             }
-            let _ = self.events.send(Changed { doc, from: None });
+            let _ = self.events.send(Changed {
+                doc,
+                from: None,
+                at: now_ms(),
+            });
         }
     }
 
@@ -355,7 +365,11 @@ async fn run_session(
                             (out, changed)
                         };
                         for doc in changed {
-                            let _ = sh.events.send(Changed { doc, from: Some(peer.clone()) });
+                            let _ = sh.events.send(Changed {
+                                doc,
+                                from: Some(peer.clone()),
+                                at: now_ms(),
+                            });
                         }
                         out
                     }
@@ -373,7 +387,7 @@ async fn run_session(
                     Some((k, _)) => return Err(NodeError::Net("net.protocol", format!("unexpected frame kind {k}"))),
                 },
                 ev = events.recv() => match ev {
-                    Ok(Changed { doc, from }) if from.as_deref() != Some(peer.as_str()) => {
+                    Ok(Changed { doc, from, .. }) if from.as_deref() != Some(peer.as_str()) => {
                         let mut node = lock(&sh.node);
                         let mut src = node.sync_source()?;
                         let out = session.local_change(&mut src, &doc, now_ms());
@@ -417,6 +431,7 @@ async fn run_session(
                 s.bytes_sent = stats.bytes_sent;
                 s.bytes_received = stats.bytes_received;
                 s.changes_received = stats.changes_received;
+                s.changes_sent = stats.change_chunks_sent;
                 s.docs_waiting = waiting;
                 if caught_up {
                     s.last_synced = Some(now_ms());
@@ -498,6 +513,7 @@ async fn answer_join(sh: Arc<Shared>, conn: Connection) -> Result<()> {
             let _ = sh.events.send(Changed {
                 doc: DocId::System,
                 from: None,
+                at: now_ms(),
             });
             Ok(())
         }
@@ -669,6 +685,11 @@ impl Service {
 
     pub fn local_addr(&self) -> Result<SocketAddr> {
         self.endpoint.local_addr().map_err(net)
+    }
+
+    /// Every document change from now on, local or remote.
+    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
+        self.shared.events.subscribe()
     }
 
     pub fn peers(&self) -> Vec<PeerStatus> {

@@ -1,0 +1,155 @@
+// A small W3C WebDriver client over fetch, enough to drive the Branchline app through
+// WebKitWebDriver (Debian's webkit2gtk-driver). Only loopback is ever contacted.
+
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecc';
+
+export class Driver {
+  constructor(port, session) {
+    this.base = `http://127.0.0.1:${port}/session/${session}`;
+    this.port = port;
+    this.session = session;
+  }
+
+  static async start(port, binary, args = []) {
+    const body = {
+      capabilities: {
+        alwaysMatch: {
+          'webkitgtk:browserOptions': { binary, args },
+        },
+      },
+    };
+    const res = await call('POST', `http://127.0.0.1:${port}/session`, body);
+    return new Driver(port, res.sessionId);
+  }
+
+  async cmd(method, path, body) {
+    return call(method, this.base + path, body);
+  }
+
+  async quit() {
+    try {
+      await call('DELETE', this.base);
+    } catch {
+      // The app may already be gone; the harness stops the processes by PID anyway.
+    }
+  }
+
+  async exec(script, args = []) {
+    return this.cmd('POST', '/execute/sync', { script, args });
+  }
+
+  async execAsync(script, args = []) {
+    return this.cmd('POST', '/execute/async', { script, args });
+  }
+
+  async find(css) {
+    const r = await this.cmd('POST', '/element', { using: 'css selector', value: css });
+    return new El(this, r[ELEMENT]);
+  }
+
+  async findAll(css) {
+    const r = await this.cmd('POST', '/elements', { using: 'css selector', value: css });
+    return r.map((e) => new El(this, e[ELEMENT]));
+  }
+
+  /** Wait until `css` matches, `timeout` ms at most; returns the first element. */
+  async waitFor(css, timeout = 10000, what = css) {
+    const until = Date.now() + timeout;
+    let last;
+    while (Date.now() < until) {
+      try {
+        const all = await this.findAll(css);
+        if (all.length) return all[0];
+      } catch (e) {
+        last = e;
+      }
+      await sleep(50);
+    }
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+  }
+
+  /** Wait until `fn` (a script body returning a value) returns something truthy. */
+  async waitUntil(script, timeout = 10000, what = script) {
+    const until = Date.now() + timeout;
+    while (Date.now() < until) {
+      const v = await this.exec(script);
+      if (v) return v;
+      await sleep(50);
+    }
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+  }
+
+  async click(css) {
+    const el = await this.waitFor(css);
+    await el.click();
+    return el;
+  }
+
+  /** Clear an input and type into it. */
+  async fill(css, text) {
+    const el = await this.waitFor(css);
+    await el.clear();
+    await el.type(String(text));
+    return el;
+  }
+
+  /** Choose an option of a <select> by its value. */
+  async select(css, value) {
+    await this.waitFor(css);
+    await this.click(`${css} option[value="${value}"]`);
+  }
+
+  async text(css) {
+    const el = await this.waitFor(css);
+    return el.text();
+  }
+
+  /** A PNG of the window, after two animation frames so the last render is painted. */
+  async screenshot() {
+    await this.execAsync(
+      'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));',
+    );
+    const b64 = await this.cmd('GET', '/screenshot');
+    return Buffer.from(b64, 'base64');
+  }
+}
+
+export class El {
+  constructor(driver, id) {
+    this.d = driver;
+    this.id = id;
+  }
+  click() {
+    return this.d.cmd('POST', `/element/${this.id}/click`, {});
+  }
+  clear() {
+    return this.d.cmd('POST', `/element/${this.id}/clear`, {});
+  }
+  type(text) {
+    return this.d.cmd('POST', `/element/${this.id}/value`, { text });
+  }
+  text() {
+    return this.d.cmd('GET', `/element/${this.id}/text`);
+  }
+  attr(name) {
+    return this.d.cmd('GET', `/element/${this.id}/attribute/${name}`);
+  }
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function call(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok || (json.value && json.value.error)) {
+    const v = json.value || {};
+    throw new Error(`${method} ${url.replace(/.*\/session/, '/session')}: ${v.error || res.status} ${v.message || ''}`);
+  }
+  return json.value;
+}

@@ -46,7 +46,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
 }
 
 fn kind(name: &str) -> Res<Kind> {
-    Kind::parse(name).ok_or_else(|| AppError::new("usage", format!("there is no kind of record called '{name}'")))
+    Kind::parse(name)
+        .ok_or_else(|| AppError::new("usage", format!("there is no kind of record called '{name}'")))
 }
 
 fn date(s: &str) -> Res<NaiveDate> {
@@ -71,10 +72,7 @@ async fn app_info(st: St<'_>) -> Res<AppInfo> {
     let svc = st.service().ok();
     Ok(AppInfo {
         state: if svc.is_some() { "ready" } else { "empty" },
-        identity: match &svc {
-            Some(s) => Some(s.with_node(|n| n.identity().clone())),
-            None => None,
-        },
+        identity: svc.as_ref().map(|s| s.with_node(|n| n.identity().clone())),
         data_dir: st.cfg.data.display().to_string(),
         listen: svc.and_then(|s| s.local_addr().ok()).map(|a| a.to_string()),
         started_ms: st.started.elapsed().as_millis(),
@@ -83,7 +81,10 @@ async fn app_info(st: St<'_>) -> Res<AppInfo> {
 
 fn fresh(st: &AppState) -> Res<()> {
     if st.service().is_ok() || branchline_node::db_path(&st.cfg.data).exists() {
-        return Err(AppError::new("already_initialised", "This computer already holds a library system."));
+        return Err(AppError::new(
+            "already_initialised",
+            "This computer already holds a library system.",
+        ));
     }
     std::fs::create_dir_all(&st.cfg.data)
         .map_err(|e| AppError::new("io", format!("cannot create {}: {e}", st.cfg.data.display())))
@@ -94,7 +95,13 @@ async fn start_demo(st: St<'_>) -> Res<Identity> {
     fresh(&st)?;
     let (dir, clock) = (st.cfg.data.clone(), st.cfg.clock);
     let node = tauri::async_runtime::spawn_blocking(move || -> branchline_node::Result<Node> {
-        let mut node = Node::init(&dir, "Demo County Public Library", "CEN", Some("Central Library"), "central-desk")?;
+        let mut node = Node::init(
+            &dir,
+            "Demo County Public Library",
+            "CEN",
+            Some("Central Library"),
+            "central-desk",
+        )?;
         node.set_clock(clock);
         let today = node.now().1.date();
         branchline_node::demo::fill(&mut node, branchline_node::demo::DemoSize::FULL, today, 7)?;
@@ -108,7 +115,13 @@ async fn start_demo(st: St<'_>) -> Res<Identity> {
 }
 
 #[tauri::command]
-async fn start_new(st: St<'_>, system: String, branch: String, branch_name: Option<String>, device: String) -> Res<Identity> {
+async fn start_new(
+    st: St<'_>,
+    system: String,
+    branch: String,
+    branch_name: Option<String>,
+    device: String,
+) -> Res<Identity> {
     fresh(&st)?;
     let node = Node::init(&st.cfg.data, &system, &branch, branch_name.as_deref(), &device)?;
     let ident = node.identity().clone();
@@ -117,7 +130,13 @@ async fn start_new(st: St<'_>, system: String, branch: String, branch_name: Opti
 }
 
 #[tauri::command]
-async fn join_system(st: St<'_>, code: String, device: String, branch: String, peer: Option<String>) -> Res<Identity> {
+async fn join_system(
+    st: St<'_>,
+    code: String,
+    device: String,
+    branch: String,
+    peer: Option<String>,
+) -> Res<Identity> {
     fresh(&st)?;
     let peer = match peer.filter(|p| !p.trim().is_empty()) {
         Some(p) => Some(p.trim().parse().map_err(|_| AppError {
@@ -318,7 +337,11 @@ async fn dashboard(st: St<'_>, branch: String, date: Option<String>) -> Res<Dash
     if !peers.is_empty() {
         d.sync.connected = peers.iter().filter(|p| p.connected).count() as u64;
         d.sync.waiting = peers.iter().map(|p| p.docs_waiting).sum();
-        d.sync.last_synced = peers.iter().filter_map(|p| p.last_synced).max().or(d.sync.last_synced);
+        d.sync.last_synced = peers
+            .iter()
+            .filter_map(|p| p.last_synced)
+            .max()
+            .or(d.sync.last_synced);
         d.sync.known = d.sync.known.max(peers.len() as u64);
     }
     Ok(d)
@@ -421,7 +444,10 @@ mod tests {
         assert_eq!(defs.len(), Kind::ALL.len());
         let booking = defs.iter().find(|d| d.kind == "booking").unwrap();
         let station = booking.fields.iter().find(|f| f.name == "station").unwrap();
-        assert_eq!((station.ty, station.refers, station.required), ("ref", Some("asset"), true));
+        assert_eq!(
+            (station.ty, station.refers, station.required),
+            ("ref", Some("asset"), true)
+        );
         let status = booking.fields.iter().find(|f| f.name == "status").unwrap();
         assert_eq!(status.ty, "enum");
         assert!(status.options.unwrap().contains(&"no-show"));

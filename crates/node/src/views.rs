@@ -110,7 +110,11 @@ fn branch_record(tx: &branchline_store::Tx<'_>, code: &str) -> Result<Record> {
         kind: "branch".into(),
         key: code.into(),
     };
-    let id = look.resolve_id(Kind::Branch, code).ok().flatten().ok_or_else(not_found)?;
+    let id = look
+        .resolve_id(Kind::Branch, code)
+        .ok()
+        .flatten()
+        .ok_or_else(not_found)?;
     tx.record(&id)?.map(|(r, _)| r).ok_or_else(not_found)
 }
 
@@ -182,7 +186,10 @@ impl Node {
             let code = branch_rec.str("code").unwrap_or(branch).to_string();
             let stations = stations_of(tx, &code)?;
             let bookings = bookings_on(tx, &code, date)?;
-            let bookings_today = bookings.iter().filter(|b| b.str("status") != Some("cancelled")).count();
+            let bookings_today = bookings
+                .iter()
+                .filter(|b| b.str("status") != Some("cancelled"))
+                .count();
             let by_branch = Filter {
                 branch: Some(code.clone()),
                 ..Default::default()
@@ -198,9 +205,8 @@ impl Node {
                 Some("normal") => 2,
                 _ => 3,
             };
-            open_tickets.sort_by(|a, b| {
-                (urgency(a), a.str("opened_at")).cmp(&(urgency(b), b.str("opened_at")))
-            });
+            open_tickets
+                .sort_by(|a, b| (urgency(a), a.str("opened_at")).cmp(&(urgency(b), b.str("opened_at"))));
             open_tickets.truncate(OPEN_TICKET_LIMIT);
             let horizon = (date + Duration::days(DUE_WITHIN_DAYS)).to_string();
             let mut tasks_due: Vec<Record> = tx
@@ -324,7 +330,11 @@ mod tests {
     #[test]
     fn a_station_shows_the_booking_in_progress_and_the_next_one() {
         let st = vec![
-            rec(Kind::Asset, "s1", &[("tag", "PC-1".into()), ("express", Value::Bool(true))]),
+            rec(
+                Kind::Asset,
+                "s1",
+                &[("tag", "PC-1".into()), ("express", Value::Bool(true))],
+            ),
             rec(Kind::Asset, "s2", &[("tag", "PC-2".into())]),
         ];
         let b = vec![
@@ -363,5 +373,95 @@ mod tests {
         assert_eq!(branch_hours(&b, sun), None);
         let xmas = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
         assert_eq!(branch_hours(&b, xmas), None);
+    }
+
+    fn demo_node(dir: &std::path::Path, now: NaiveDateTime) -> Node {
+        let mut node = Node::init(dir, "Views", "CEN", Some("Central"), "desk").unwrap();
+        node.set_clock(crate::Clock::Fixed(now));
+        crate::demo::fill(&mut node, crate::demo::DemoSize::SMALL, now.date(), 3).unwrap();
+        // The demo moves the clock through its history; bring it back to "now".
+        node.set_clock(crate::Clock::Fixed(now));
+        node
+    }
+
+    #[test]
+    fn the_dashboard_and_the_grid_agree_on_a_demo_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        // A Tuesday morning: the demo's branches are open.
+        let now = parse_datetime("2026-11-24T10:15").unwrap();
+        let mut node = demo_node(dir.path(), now);
+        let d = node.dashboard("CEN", None).unwrap();
+        assert_eq!(d.date, "2026-11-24");
+        assert!(d.hours_today.is_some());
+        assert!(!d.stations.is_empty());
+        let grid = node.booking_day("cen", now.date()).unwrap();
+        assert_eq!(grid.stations.len(), d.stations.len());
+        let live = grid
+            .bookings
+            .iter()
+            .filter(|b| b.str("status") != Some("cancelled"))
+            .count();
+        assert_eq!(d.bookings_today, live);
+        // Every station shown busy has a booking in the grid covering now.
+        for s in d.stations.iter().filter(|s| s.now.is_some()) {
+            assert!(grid
+                .bookings
+                .iter()
+                .any(|b| b.str("station") == Some(s.id.as_str()) && within(b, now)));
+        }
+        assert!(d
+            .open_tickets
+            .iter()
+            .all(|t| !matches!(t.str("status"), Some("solved" | "closed"))));
+        assert!(matches!(
+            node.dashboard("NOPE", None),
+            Err(NodeError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn check_names_the_field_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = parse_datetime("2026-11-24T10:15").unwrap();
+        let mut node = demo_node(dir.path(), now);
+        let grid = node.booking_day("CEN", now.date()).unwrap();
+        let station = grid
+            .stations
+            .iter()
+            .find(|s| !is_true(s, "express"))
+            .unwrap()
+            .id
+            .clone();
+        let before = node.count(Kind::Booking).unwrap();
+        let bad: Fields = [
+            ("station".to_string(), Value::from(station.as_str())),
+            ("patron".to_string(), Value::from("G-1")),
+            ("start".to_string(), Value::from("2026-11-25T15:00")),
+            ("end".to_string(), Value::from("2026-11-25T14:00")),
+        ]
+        .into();
+        match node.check(Kind::Booking, None, bad) {
+            Err(NodeError::Invalid(v)) => assert_eq!(v.field, "end"),
+            other => panic!("expected an invalid end, got {other:?}"),
+        }
+        let good: Fields = [
+            ("station".to_string(), Value::from(station.as_str())),
+            ("patron".to_string(), Value::from("G-1")),
+            ("start".to_string(), Value::from("2026-11-25T19:00")),
+            ("end".to_string(), Value::from("2026-11-25T19:30")),
+        ]
+        .into();
+        node.check(Kind::Booking, None, good).unwrap();
+        assert_eq!(node.count(Kind::Booking).unwrap(), before);
+        // An update is checked against the record as it stands.
+        let asset = node.list(Kind::Asset, &Filter::default()).unwrap()[0].id.clone();
+        let e = node
+            .check(
+                Kind::Asset,
+                Some(&asset),
+                [("branch".to_string(), Value::from("ZZZ"))].into(),
+            )
+            .unwrap_err();
+        assert_eq!(e.field(), Some("branch"));
     }
 }

@@ -43,10 +43,14 @@ impl From<NodeError> for AppError {
 /// rest get a sentence about what it means for them.
 fn plain(e: &NodeError) -> String {
     match e {
+        // The form shows it beside the field it names, so the field is not repeated.
+        NodeError::Invalid(v) => v.message.clone(),
         NodeError::Store(branchline_store::StoreError::DiskFull) => {
             "The disk is full: nothing was saved. Free some space and try again.".into()
         }
-        NodeError::Net(code, msg) if code.starts_with("net.") => format!("Could not reach the other computer: {msg}"),
+        NodeError::Net(code, msg) if code.starts_with("net.") => {
+            format!("Could not reach the other computer: {msg}")
+        }
         _ => e.to_string(),
     }
 }
@@ -64,7 +68,7 @@ mod tests {
         let a = AppError::from(e);
         assert_eq!(a.code, "invalid");
         assert_eq!(a.field.as_deref(), Some("end"));
-        assert!(a.message.contains("before start"), "{}", a.message);
+        assert_eq!(a.message, "is before start");
     }
 
     #[test]

@@ -81,10 +81,12 @@ pub fn spawn(app: AppHandle, svc: Arc<Service>) {
                 let _ = changes_app.emit("changed", ev);
             }
             let svc = conflicts_svc.clone();
-            let count = tauri::async_runtime::spawn_blocking(move || svc.with_node(|n| n.conflicts().map(|c| c.len())))
-                .await
-                .ok()
-                .and_then(Result::ok);
+            let count = tauri::async_runtime::spawn_blocking(move || {
+                svc.with_node(|n| n.conflicts().map(|c| c.len()))
+            })
+            .await
+            .ok()
+            .and_then(Result::ok);
             if let Some(n) = count {
                 if last_conflicts != Some(n) {
                     last_conflicts = Some(n);

@@ -23,7 +23,9 @@ import {
   tempDir,
 } from './harness.mjs';
 
-const SHOTS = process.env.BRANCHLINE_SCREENSHOTS || join(ROOT, 'docs', 'screenshots');
+// CI keeps them under target/; README's pictures are refreshed with
+// BRANCHLINE_SCREENSHOTS=docs/screenshots.
+const SHOTS = process.env.BRANCHLINE_SCREENSHOTS || join(ROOT, 'target', 'e2e-screenshots');
 mkdirSync(SHOTS, { recursive: true });
 const dirs = [];
 after(async () => {
@@ -41,6 +43,20 @@ function nextWeekday() {
   do d.setDate(d.getDate() + 1);
   while (d.getDay() === 0 || d.getDay() === 6);
   return d.toISOString().slice(0, 10);
+}
+
+/** Submit the open form and wait for its dialog to close (or fail with its error). */
+async function submit(driver) {
+  await driver.click('[data-testid="form-submit"]');
+  await driver.waitUntil(
+    `const err = document.querySelector('[data-testid="form-error"]');
+     if (err && err.textContent.trim()) return 'error: ' + err.textContent;
+     return !document.querySelector('[data-testid="form-submit"]') && !document.querySelector('[role="dialog"]');`,
+    10000,
+    'the form to close',
+  ).then((r) => {
+    if (typeof r === 'string') throw new Error(`the form was refused: ${r}`);
+  });
 }
 
 async function rowWith(driver, text, timeout = 10000) {
@@ -108,16 +124,20 @@ test('the app works a branch day beside a live peer', async (t) => {
     await app.select('select[name="status"]', 'deployed');
     await app.select('select[name="branch"]', 'CEN');
     await app.click('input[name="bookable"]');
-    await app.click('[data-testid="form-submit"]');
+    await submit(app);
     await rowWith(app, 'E2E-PC-1');
     await eventually(() => cliJson(b, ['asset', 'show', 'E2E-PC-1']), 15000, 'the asset at the peer');
 
     // A change made on the peer appears in the open app, no reload.
-    await cli(b, ['asset', 'add', '--tag', 'E2E-REMOTE-1', '--name', 'Label printer from the laptop', '--category', 'printer', '--branch', 'CEN']);
     await app.fill('[data-testid="search"]', 'E2E');
+    await rowWith(app, 'E2E-PC-1');
+    await cli(b, ['asset', 'add', '--tag', 'E2E-REMOTE-1', '--name', 'Label printer from the laptop', '--category', 'printer', '--branch', 'CEN']);
     await rowWith(app, 'E2E-REMOTE-1', 15000);
-    const lat = await app.exec('return window.__blLatencies || []');
-    assert.ok(lat.length > 0, 'the app recorded how long the remote change took to show');
+    const lat = await app.waitUntil(
+      'const l = window.__blLatencies || []; return l.length ? l : null',
+      5000,
+      'the app to record how long the remote change took to show',
+    );
     t.diagnostic(`remote change on screen after ${lat[lat.length - 1]} ms`);
     await shot(app, 'inventory');
 
@@ -126,7 +146,7 @@ test('the app works a branch day beside a live peer', async (t) => {
     await app.click('[data-testid="report-problem"]');
     await app.fill('input[name="summary"]', 'Keyboard missing keys');
     await app.select('select[name="category"]', 'hardware');
-    await app.click('[data-testid="form-submit"]');
+    await submit(app);
     await app.click('[data-testid="nav-tickets"]');
     await rowWith(app, 'Keyboard missing keys');
     await shot(app, 'tickets');
@@ -134,11 +154,11 @@ test('the app works a branch day beside a live peer', async (t) => {
     // Book the new station through the grid.
     const day = nextWeekday();
     await app.click('[data-testid="nav-bookings"]');
-    await app.fill('[data-testid="grid-date"]', day);
+    await app.setValue('[data-testid="grid-date"]', day);
     await app.click('[data-testid="slot"][data-station="E2E-PC-1"][data-time="14:00"]');
     await app.fill('input[name="patron"]', 'G-100');
-    await app.fill('input[name="end"]', `${day}T15:00`);
-    await app.click('[data-testid="form-submit"]');
+    await app.setValue('input[name="end"]', `${day}T15:00`);
+    await submit(app);
     await app.waitFor('[data-testid="booking"][data-station="E2E-PC-1"]', 10000, 'the booking on the grid');
     await shot(app, 'bookings');
 
@@ -146,8 +166,8 @@ test('the app works a branch day beside a live peer', async (t) => {
     await stop(peer);
     await app.click('[data-testid="slot"][data-station="E2E-PC-1"][data-time="16:00"]');
     await app.fill('input[name="patron"]', 'G-200');
-    await app.fill('input[name="end"]', `${day}T17:00`);
-    await app.click('[data-testid="form-submit"]');
+    await app.setValue('input[name="end"]', `${day}T17:00`);
+    await submit(app);
     await app.waitUntil(
       `return document.querySelectorAll('[data-testid="booking"][data-station="E2E-PC-1"]').length >= 2`,
       10000,
@@ -178,6 +198,11 @@ test('the app works a branch day beside a live peer', async (t) => {
       await new Promise((r) => setTimeout(r, 300));
       await shot(app, screen);
     }
+  } catch (e) {
+    // What the window showed when it went wrong, for whoever reads the CI log.
+    await shot(app, 'failure').catch(() => {});
+    t.diagnostic(`app log:\n${app.process.output.slice(-3000)}`);
+    throw e;
   } finally {
     await closeApp(app);
     if (peer) await stop(peer);

@@ -1,7 +1,7 @@
 // A small W3C WebDriver client over fetch, enough to drive the Branchline app through
 // WebKitWebDriver (Debian's webkit2gtk-driver). Only loopback is ever contacted.
 
-const ELEMENT = 'element-6066-11e4-a52e-4f735466cecc';
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
 export class Driver {
   constructor(port, session) {
@@ -91,6 +91,23 @@ export class Driver {
     await el.clear();
     await el.type(String(text));
     return el;
+  }
+
+  /**
+   * Set an input's value the way a person's typing would reach React (the native
+   * setter, then input and change events). For date and time inputs, whose typed
+   * form depends on the WebKit version's locale handling.
+   */
+  async setValue(css, value) {
+    await this.waitFor(css);
+    await this.exec(
+      `const el = document.querySelector(arguments[0]);
+       const proto = el instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
+       Object.getOwnPropertyDescriptor(proto, 'value').set.call(el, arguments[1]);
+       el.dispatchEvent(new Event('input', { bubbles: true }));
+       el.dispatchEvent(new Event('change', { bubbles: true }));`,
+      [css, String(value)],
+    );
   }
 
   /** Choose an option of a <select> by its value. */

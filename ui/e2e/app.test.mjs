@@ -113,6 +113,11 @@ test('the app works a branch day beside a live peer', async (t) => {
     peer = serveB();
     await app.click('[data-testid="nav-sync"]');
     await app.waitFor('[data-testid="peer"][data-connected="true"]', 20000, 'the laptop shown connected');
+    await app.waitUntil(
+      `return document.querySelector('[data-testid="peer"]').textContent.includes('laptop')`,
+      5000,
+      'the peer shown by its device name',
+    );
     await shot(app, 'sync');
 
     // Create an asset through the UI; it reaches the peer.

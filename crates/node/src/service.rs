@@ -8,6 +8,7 @@
 
 use crate::enrol::{JoinRequest, JoinResponse};
 use crate::{Node, NodeError, Result};
+use branchline_core::schema::Kind;
 use branchline_core::sync::Session;
 use branchline_core::DocId;
 use branchline_net::endpoint::close_code;
@@ -693,13 +694,26 @@ impl Service {
     }
 
     pub fn peers(&self) -> Vec<PeerStatus> {
-        self.shared
+        let mut peers: Vec<PeerStatus> = self
+            .shared
             .status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect()
+            .collect();
+        // Staff know devices by name: take it from the device records.
+        if peers.iter().any(|p| p.name.is_empty()) {
+            let devices = lock(&self.shared.node)
+                .list(Kind::Device, &Default::default())
+                .unwrap_or_default();
+            for p in peers.iter_mut().filter(|p| p.name.is_empty()) {
+                if let Some(d) = devices.iter().find(|d| d.id == p.device_id) {
+                    p.name = d.str("name").unwrap_or_default().to_string();
+                }
+            }
+        }
+        peers
     }
 
     /// Run something against the node (the API a desktop shell calls); what it

@@ -29,7 +29,7 @@ describe('conflicts screen', () => {
     await userEvent.setup().click(keeps[1]);
     await waitFor(() => expect(lastCall(mock, 'resolve_conflict')?.args).toEqual({ id: dbl.id, keep: dbl.sides[1].key }));
     await waitFor(() => expect(document.querySelector(`[data-testid=conflict][data-id="${dbl.id}"]`)).toBeNull());
-    expect(screen.getByTestId('notice')).toHaveTextContent(/Settled: kept booking/);
+    expect(screen.getByTestId('notice')).toHaveTextContent(`Settled: kept ${dbl.sides[1].what}.`);
   });
 
   it('keeps an asset value by its key and then shows the empty state', async () => {

@@ -97,8 +97,9 @@ export function Conflicts() {
   const keep = async (c: Conflict, side: Side) => {
     setBusy(c.id);
     try {
-      const msg = await api.resolveConflict(c.id, side.key);
-      notice.notify(`Settled: ${msg}.`);
+      await api.resolveConflict(c.id, side.key);
+      // The node's reply names record ids; staff recognise the side they chose.
+      notice.notify(`Settled: kept ${side.what}.`);
     } catch (e) {
       notice.fail(e as AppError);
     } finally {

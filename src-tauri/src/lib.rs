@@ -24,6 +24,8 @@ pub struct AppState {
     pub started: Instant,
     svc: Mutex<Option<Arc<Service>>>,
     app: Mutex<Option<tauri::AppHandle>>,
+    /// Milliseconds from start to the first interactive dashboard, once the UI says so.
+    pub ready_ms: Mutex<Option<u128>>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ pub fn run(started: Instant) -> Result<(), RunError> {
         started,
         svc: Mutex::new(None),
         app: Mutex::new(None),
+        ready_ms: Mutex::new(None),
     };
     let app = tauri::Builder::default()
         .manage(state)

@@ -10,8 +10,9 @@ use tauri::{AppHandle, Emitter};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// Changes that arrive together (a peer's batch) are sent as one event; this is how
-/// long to wait for the rest of a batch. Short against the 300 ms on-screen budget.
-const COALESCE: Duration = Duration::from_millis(15);
+/// long to wait for the rest of a batch. A batch's changes are announced together, so
+/// a few milliseconds suffice; the on-screen budget is 300 ms.
+const COALESCE: Duration = Duration::from_millis(5);
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -704,6 +704,7 @@ export class MockBackend implements Backend {
           data_dir: '/home/staff/.local/share/branchline',
           listen: this.state === 'ready' ? '0.0.0.0:7455' : null,
           started_ms: this.startedMs,
+          ready_ms: null,
         };
       case 'start_demo':
         if (this.state === 'ready') throw err('already_initialised', 'this computer already holds a replica');

@@ -194,6 +194,7 @@ export interface AppInfo {
   data_dir: string;
   listen: string | null;
   started_ms: number;
+  ready_ms: number | null;
 }
 
 export interface Invite {

@@ -72,7 +72,8 @@ export function useAppData(): AppData {
 function useList(kind: LookupKind, go: boolean) {
   return useLive([kind], () => (go ? api.list(kind, {}) : Promise.resolve(undefined)), [kind, go], {
     track: false,
-    debounceMs: 120,
+    // Name caches wait until the visible screen has re-read and painted.
+    debounceMs: 250,
   });
 }
 

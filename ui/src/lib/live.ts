@@ -172,7 +172,10 @@ export function useLive<T>(
         owe(ev);
         pending.current.push(ev);
       }
-      if (timer.current) clearTimeout(timer.current);
+      // The first event sets the time of the re-fetch and later ones join it: restarting
+      // the wait on each event would let a burst (a peer's batch, then the same change
+      // seen again by the node's poll) hold the screen back.
+      if (timer.current) return;
       timer.current = setTimeout(() => {
         timer.current = null;
         run();

@@ -139,6 +139,21 @@ fn invalid(field: &str, message: impl Into<String>) -> NodeError {
     })
 }
 
+/// Apply stored change chunks to a document in one batch: automerge sorts and
+/// applies them together, much faster than one `load_incremental` call each.
+pub(crate) fn load_changes(doc: &mut Automerge, changes: &[Vec<u8>]) -> Result<()> {
+    match changes {
+        [] => {}
+        [one] => {
+            doc.load_incremental(one)?;
+        }
+        many => {
+            doc.load_incremental(&many.concat())?;
+        }
+    }
+    Ok(())
+}
+
 /// Load a document into the cache (or bring the cached copy up to date with
 /// changes other processes appended). `None` when the store has no such document.
 fn load<'d>(
@@ -150,9 +165,7 @@ fn load<'d>(
     let key = id.to_string();
     if let Some(l) = docs.get_mut(id) {
         if let Some(stored) = tx.load_doc(&key, l.seq)? {
-            for c in &stored.changes {
-                l.doc.load_incremental(c)?;
-            }
+            load_changes(&mut l.doc, &stored.changes)?;
             l.seq = stored.seq;
             l.stored += stored.changes.len() as i64;
         }
@@ -165,9 +178,7 @@ fn load<'d>(
         Some(s) => Automerge::load(s)?,
         None => Automerge::new(),
     };
-    for c in &stored.changes {
-        doc.load_incremental(c)?;
-    }
+    load_changes(&mut doc, &stored.changes)?;
     doc.set_actor(actor.clone());
     docs.insert(
         id.clone(),
@@ -201,7 +212,7 @@ fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
             doc_id: &key,
         })?;
     }
-    let conflicts = conflict::detect(id, doc);
+    let conflicts = conflict::detect_among(id, doc, &records);
     tx.set_conflicts(&key, &conflicts)?;
     record_heads(tx, id, doc)?;
     if *id == DocId::Inventory {
@@ -1614,10 +1625,11 @@ impl Node {
                         "document {key} holds the contents of another document"
                     ))));
                 }
-                for c in &fresh {
-                    l.seq = l
-                        .seq
-                        .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
+                for c in &mut fresh {
+                    // As the bundle carried it: compressed when automerge compresses it,
+                    // a fraction of the raw bytes to write.
+                    let hash = c.hash().to_string();
+                    l.seq = l.seq.max(tx.append_change(&key, &hash, &c.bytes())?);
                 }
                 l.stored += fresh.len() as i64;
                 record_heads(tx, &bd.id, &l.doc)?;

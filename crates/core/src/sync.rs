@@ -1772,13 +1772,30 @@ impl Diff {
 
 /// `data` deflated, if it is long enough and that saves at least a 32nd of it.
 fn pack(data: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write as _;
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        // Setting up a compressor clears its large window: one per thread, reset
+        // for every message, costs less than the messages themselves.
+        static DEFLATE: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::default(), false));
+    }
     if data.len() < PACK_FROM {
         return None;
     }
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(data).ok()?;
-    z.finish().ok().filter(|z| z.len() + data.len() / 32 < data.len())
+    let z = DEFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let done = usize::try_from(z.total_in()).ok()?;
+            match z.compress_vec(data.get(done..)?, &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => return Some(out),
+                Ok(_) => out.reserve(out.capacity().max(1024)),
+                Err(_) => return None,
+            }
+        }
+    })?;
+    (z.len() + data.len() / 32 < data.len()).then_some(z)
 }
 
 /// Inflate a peer's deflated message, refusing one that would grow past a frame.

@@ -286,7 +286,13 @@ impl W<'_, '_> {
             self.docs.insert(id.clone(), Loaded { doc, seq, stored: 1 });
         } else if let Some(l) = self.docs.get_mut(id) {
             if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
-                self.tx.compact(&id.to_string(), &l.doc.save(), l.seq)?;
+                let saved = l.doc.save();
+                self.tx.compact(&id.to_string(), &saved, l.seq)?;
+                // Rebuilt from its snapshot, the document is laid out compactly again;
+                // one that has taken many transactions in memory writes more slowly.
+                if let Ok(fresh) = Automerge::load(&saved) {
+                    l.doc = fresh.with_actor(self.actor.clone());
+                }
                 l.stored = 0;
             }
         }

@@ -67,6 +67,21 @@ fn am_exchange(from: &Automerge, to: &Automerge, n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+fn deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    if z.write_all(data).is_err() {
+        return Vec::new();
+    }
+    z.finish().unwrap_or_default()
+}
+
+fn short8(d: &[u8; 32]) -> [u8; 8] {
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&d[..8]);
+    s
+}
+
 fn doc_sync(doc_id: DocId, data: Vec<u8>) -> SyncMsg {
     SyncMsg::DocSync {
         round: 1,
@@ -177,6 +192,91 @@ fn valid() -> Vec<(String, SyncMsg)> {
     v.push((
         "docsync-garbage".into(),
         doc_sync(doc_id("system"), vec![0x42, 1, 2, 3]),
+    ));
+    // Whole documents, asked for and sent: B's page A lacks (as its changes, and as a
+    // saved document deflated), the schedule A refuses, and A asking for them.
+    if let Some(x) = b.docs.get(&only_b()) {
+        let changes: Vec<u8> = x
+            .get_changes(&[])
+            .into_iter()
+            .flat_map(|mut c| c.bytes().into_owned())
+            .collect();
+        v.push((
+            "whole-only-b".into(),
+            SyncMsg::Whole {
+                round: 1,
+                doc_id: only_b(),
+                packed: false,
+                data: changes,
+            },
+        ));
+        v.push((
+            "whole-only-b-packed".into(),
+            SyncMsg::Whole {
+                round: 1,
+                doc_id: only_b(),
+                packed: true,
+                data: deflate(&x.save()),
+            },
+        ));
+    }
+    if let Some(x) = b.docs.get(&refused_by_a()) {
+        v.push((
+            "whole-refused".into(),
+            SyncMsg::Whole {
+                round: 1,
+                doc_id: refused_by_a(),
+                packed: false,
+                data: x.save(),
+            },
+        ));
+    }
+    v.push((
+        "whole-garbage".into(),
+        SyncMsg::Whole {
+            round: 1,
+            doc_id: only_b(),
+            packed: true,
+            data: vec![0x42, 1, 2, 3],
+        },
+    ));
+    v.push((
+        "want".into(),
+        SyncMsg::Want {
+            round: 1,
+            docs: vec![only_b(), refused_by_a(), page(3)],
+        },
+    ));
+    // A deflated DocSync of the shared document.
+    if let (Some(x), Some(y)) = (b.docs.get(&shared), a.docs.get(&shared)) {
+        if let Some(m) = am_exchange(x, y, 2).pop() {
+            v.push((
+                "docsync-packed-shared".into(),
+                SyncMsg::DocSyncPacked {
+                    round: 1,
+                    doc_id: shared.clone(),
+                    data: deflate(&m),
+                },
+            ));
+        }
+    }
+    v.push((
+        "recon-short".into(),
+        recon(
+            4,
+            0,
+            vec![
+                ReconItem::FingerprintShort {
+                    prefix: Prefix::ROOT.child(3).unwrap_or(Prefix::ROOT),
+                    count: 2,
+                    digest: [6; 8],
+                },
+                ReconItem::ListShort {
+                    prefix: Prefix::ROOT,
+                    docs: mb.iter().map(|(id, d)| (id.clone(), short8(d))).collect(),
+                },
+            ],
+        ),
     ));
     v.push((
         "refuse".into(),
@@ -290,6 +390,42 @@ fn damaged() -> Vec<(&'static str, Vec<u8>)> {
     name(&mut b, b"system");
     var(&mut b, 0);
     out.push(("docsync-empty-data", frame(3, &b)));
+    out.push(("docsync-packed-empty-data", frame(7, &b)));
+    // Whole: a packed flag that is neither 0 nor 1, and no data.
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    name(&mut b, b"system");
+    b.push(2);
+    var(&mut b, 3);
+    b.extend_from_slice(&[1, 2, 3]);
+    out.push(("whole-packed-flag", frame(5, &b)));
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    name(&mut b, b"system");
+    b.push(0);
+    var(&mut b, 0);
+    out.push(("whole-empty-data", frame(5, &b)));
+    // Want: no document, a bad document id, a count past the end.
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    var(&mut b, 0);
+    out.push(("want-empty", frame(6, &b)));
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    var(&mut b, 1);
+    name(&mut b, b"tickets/2026-13");
+    out.push(("want-bad-doc-id", frame(6, &b)));
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    var(&mut b, 50);
+    name(&mut b, b"system");
+    out.push(("want-count-past-end", frame(6, &b)));
+    // Short reconciliation items cut short.
+    let mut b = recon_head(1, 0, 1);
+    b.extend([5, 0]);
+    var(&mut b, 1);
+    b.extend_from_slice(&[3; 4]);
+    out.push(("recon-short-fingerprint-truncated", frame(2, &b)));
     let mut b = Vec::new();
     var(&mut b, 1);
     name(&mut b, b"system");

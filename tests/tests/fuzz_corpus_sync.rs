@@ -48,7 +48,10 @@ fn kind(m: &SyncMsg) -> &'static str {
         SyncMsg::Recon { items, .. } if items.is_empty() => "recon-empty",
         SyncMsg::Recon { .. } => "recon",
         SyncMsg::DocSync { .. } => "docsync",
+        SyncMsg::DocSyncPacked { .. } => "docsync-packed",
         SyncMsg::Refuse { .. } => "refuse",
+        SyncMsg::Whole { .. } => "whole",
+        SyncMsg::Want { .. } => "want",
     }
 }
 
@@ -63,7 +66,16 @@ fn seeds_decode_as_labelled_and_never_panic_a_session() {
     let kinds: BTreeSet<&str> = valid.iter().map(kind).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["docsync", "hello", "recon", "recon-empty", "refuse"]),
+        BTreeSet::from([
+            "docsync",
+            "docsync-packed",
+            "hello",
+            "recon",
+            "recon-empty",
+            "refuse",
+            "want",
+            "whole"
+        ]),
         "every message kind is seeded"
     );
     let items: Vec<&ReconItem> = valid
@@ -76,6 +88,10 @@ fn seeds_decode_as_labelled_and_never_panic_a_session() {
         .collect();
     assert!(items.iter().any(|i| matches!(i, ReconItem::Fingerprint { .. })));
     assert!(items.iter().any(|i| matches!(i, ReconItem::List { .. })));
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, ReconItem::FingerprintShort { .. })));
+    assert!(items.iter().any(|i| matches!(i, ReconItem::ListShort { .. })));
     // At least one DocSync carries a real automerge sync message with changes.
     assert!(valid.iter().any(|m| matches!(m,
         SyncMsg::DocSync { data, .. }

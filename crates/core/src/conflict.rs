@@ -77,14 +77,35 @@ fn side_of_record(r: &Record, key: String, what: String) -> Side {
     }
 }
 
+/// The kinds of record the rules read in a document.
+fn kinds_read(id: &DocId) -> &'static [Kind] {
+    match id {
+        DocId::Bookings(_, _) => &[Kind::Booking],
+        DocId::Tickets(_) => &[Kind::Ticket],
+        DocId::Inventory => &[Kind::Asset, Kind::Movement, Kind::StockItem],
+        _ => &[],
+    }
+}
+
 /// Every conflict in one document, ordered by id.
 pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
+    let records: Vec<Record> = kinds_read(id)
+        .iter()
+        .flat_map(|k| read_records(doc, *k))
+        .collect();
+    detect_among(id, doc, &records)
+}
+
+/// [`detect`], given the document's records already read (`doc::read_all`, or at
+/// least every record of the kinds the rules look at), so a re-index reads them once.
+pub fn detect_among(id: &DocId, doc: &Automerge, records: &[Record]) -> Vec<Conflict> {
+    let of = |k: Kind| records.iter().filter(move |r| r.kind == k);
     let mut out = match id {
-        DocId::Bookings(_, _) => double_bookings(id, doc),
-        DocId::Tickets(_) => duplicate_numbers(id, doc),
+        DocId::Bookings(_, _) => double_bookings(id, of(Kind::Booking)),
+        DocId::Tickets(_) => duplicate_numbers(id, of(Kind::Ticket)),
         DocId::Inventory => {
-            let mut v = asset_fields(id, doc);
-            v.extend(negative_stock(id, doc));
+            let mut v = asset_fields(id, doc, of(Kind::Asset));
+            v.extend(negative_stock(id, of(Kind::Movement), of(Kind::StockItem)));
             v
         }
         _ => Vec::new(),
@@ -93,9 +114,9 @@ pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
     out
 }
 
-fn duplicate_numbers(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
-    let mut by_number: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for t in read_records(doc, Kind::Ticket) {
+fn duplicate_numbers<'r>(id: &DocId, tickets: impl Iterator<Item = &'r Record>) -> Vec<Conflict> {
+    let mut by_number: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
+    for t in tickets {
         if let Some(n) = t.str("number") {
             by_number.entry(n.to_string()).or_default().push(t);
         }
@@ -127,10 +148,10 @@ fn duplicate_numbers(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
         .collect()
 }
 
-fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
-    let mut by_station: BTreeMap<String, Vec<(Record, chrono::NaiveDateTime, chrono::NaiveDateTime)>> =
-        BTreeMap::new();
-    for r in read_records(doc, Kind::Booking) {
+fn double_bookings<'r>(id: &DocId, bookings: impl Iterator<Item = &'r Record>) -> Vec<Conflict> {
+    type Booked<'r> = (&'r Record, chrono::NaiveDateTime, chrono::NaiveDateTime);
+    let mut by_station: BTreeMap<String, Vec<Booked<'r>>> = BTreeMap::new();
+    for r in bookings {
         if !booking_is_active(&r.fields) {
             continue;
         }
@@ -208,9 +229,9 @@ fn double_bookings(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
 /// Fields of an asset whose concurrent values staff must choose between.
 pub const CONTESTED_ASSET_FIELDS: &[&str] = &["branch", "location", "status"];
 
-fn asset_fields(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
+fn asset_fields<'r>(id: &DocId, doc: &Automerge, assets: impl Iterator<Item = &'r Record>) -> Vec<Conflict> {
     let mut out = Vec::new();
-    for asset in read_records(doc, Kind::Asset) {
+    for asset in assets {
         for field in CONTESTED_ASSET_FIELDS {
             let values = field_values(doc, Kind::Asset, &asset.id, field);
             let distinct: std::collections::BTreeSet<&Value> = values.iter().map(|(v, _)| v).collect();
@@ -254,9 +275,13 @@ fn asset_fields(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
     out
 }
 
-fn negative_stock(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
-    let mut by_level: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
-    for m in read_records(doc, Kind::Movement) {
+fn negative_stock<'r>(
+    id: &DocId,
+    movements: impl Iterator<Item = &'r Record>,
+    items: impl Iterator<Item = &'r Record> + Clone,
+) -> Vec<Conflict> {
+    let mut by_level: BTreeMap<(String, String), Vec<&Record>> = BTreeMap::new();
+    for m in movements {
         let key = (
             m.str("item").unwrap_or_default().to_string(),
             m.str("branch").unwrap_or_default().to_string(),
@@ -271,13 +296,17 @@ fn negative_stock(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
         }
         // The outgoing movements are the sides: reversing one, or recounting, settles it.
         moves.sort_by(|a, b| (a.int("created_at"), &a.id).cmp(&(b.int("created_at"), &b.id)));
-        let outgoing: Vec<&Record> = moves.iter().filter(|m| movement_delta(&m.fields) < 0).collect();
+        let outgoing: Vec<&Record> = moves
+            .iter()
+            .copied()
+            .filter(|m| movement_delta(&m.fields) < 0)
+            .collect();
         let mut ids: Vec<&str> = moves.iter().map(|m| m.id.as_str()).collect();
         ids.sort();
         let mut parts = vec!["negative-stock", item.as_str(), branch.as_str()];
         parts.extend(ids.iter());
-        let item_name = read_records(doc, Kind::StockItem)
-            .into_iter()
+        let item_name = items
+            .clone()
             .find(|r| r.id == item)
             .and_then(|r| r.str("name").map(str::to_string))
             .unwrap_or_else(|| item.clone());

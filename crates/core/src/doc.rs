@@ -116,6 +116,11 @@ fn is_text_field(kind: Kind, name: &str) -> bool {
     kind == Kind::Page && name == "text"
 }
 
+/// Who last wrote a record: on an update these are written only when they change
+/// (the same device writing again would otherwise add two operations to every
+/// change for nothing).
+const WRITTEN_ONLY_WHEN_CHANGED: &[&str] = &["updated_by", "updated_device"];
+
 /// Write a record's fields. On create the record map is made by this replica alone
 /// (its key is a fresh UUID), so nested objects inside it never collide.
 pub fn put_record<T: Transactable>(
@@ -146,6 +151,11 @@ pub fn put_record<T: Transactable>(
             if tx.get(&rec, name.as_str())?.is_some() {
                 tx.delete(&rec, name.as_str())?;
             }
+        } else if !create && WRITTEN_ONLY_WHEN_CHANGED.contains(&name.as_str()) && {
+            let now = tx.get_all(&rec, name.as_str())?;
+            now.len() == 1 && now.first().is_some_and(|(v, _)| from_scalar(v) == *value)
+        } {
+            continue;
         } else {
             tx.put(&rec, name.as_str(), to_scalar(value))?;
         }

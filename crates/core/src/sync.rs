@@ -28,6 +28,12 @@
 //!    lacks is created empty on its side (`DocSource::create_empty`) and filled by the
 //!    same protocol. Per-document `sync::State`s can be exported and imported, so a
 //!    reconnect resumes from what both sides last shared.
+//!
+//!    A document one side lacks entirely travels whole instead: reconciliation shows
+//!    which side holds it, and that side sends `Whole` (automerge's compressed
+//!    `save()`), unasked when it learns the peer lacks it, or when the lacking side
+//!    asks with `Want`. Automerge sync messages over a few hundred bytes travel
+//!    deflated (`DocSyncPacked`): the changes in them are raw.
 //! 4. **Check.** When the driver has no request outstanding and no document exchange
 //!    in progress, it sends the root fingerprint again; an empty answer means both
 //!    sides were equal and the session is caught up. Any other answer is the next
@@ -89,8 +95,29 @@ const TAG_HELLO: u8 = 1;
 const TAG_RECON: u8 = 2;
 const TAG_DOC_SYNC: u8 = 3;
 const TAG_REFUSE: u8 = 4;
+const TAG_WHOLE: u8 = 5;
+const TAG_WANT: u8 = 6;
+const TAG_DOC_SYNC_PACKED: u8 = 7;
+/// A document of at most this many changes travels whole as its changes.
+const FEW_CHANGES: usize = 8;
+/// Automerge sync messages and whole documents at least this long are sent
+/// deflated when that saves a 32nd or more.
+const PACK_FROM: usize = 256;
 const ITEM_FINGERPRINT: u8 = 1;
 const ITEM_LIST: u8 = 2;
+const ITEM_FINGERPRINT_SHORT: u8 = 5;
+const ITEM_LIST_SHORT: u8 = 6;
+/// Bytes of a digest in the short reconciliation items.
+pub const SHORT: usize = 8;
+
+/// The first [`SHORT`] bytes of a digest.
+pub type ShortDigest = [u8; SHORT];
+
+fn short(d: &Digest) -> ShortDigest {
+    let mut s = [0u8; SHORT];
+    s.copy_from_slice(&d[..SHORT]);
+    s
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -278,6 +305,19 @@ pub enum ReconItem {
         prefix: Prefix,
         docs: Vec<(DocId, Digest)>,
     },
+    /// A `Fingerprint` with its digest cut to [`SHORT`] bytes: what the descent
+    /// sends (a chance collision costs at most a round; the final check compares
+    /// whole digests).
+    FingerprintShort {
+        prefix: Prefix,
+        count: u64,
+        digest: ShortDigest,
+    },
+    /// A `List` with every digest cut to [`SHORT`] bytes.
+    ListShort {
+        prefix: Prefix,
+        docs: Vec<(DocId, ShortDigest)>,
+    },
 }
 
 /// A message between two sessions.
@@ -308,6 +348,23 @@ pub enum SyncMsg {
     },
     /// "I will not hold this document": both sides leave it out of this session.
     Refuse { round: u64, doc_id: DocId },
+    /// A whole document the peer lacks, as `Automerge::load` takes it (its `save()`,
+    /// or for a document of few changes those changes), deflated once more
+    /// (`packed`) when that saves enough to be worth it.
+    Whole {
+        round: u64,
+        doc_id: DocId,
+        packed: bool,
+        data: Vec<u8>,
+    },
+    /// "I hold none of these documents: send them whole."
+    Want { round: u64, docs: Vec<DocId> },
+    /// A `DocSync` whose automerge sync message is deflated (raw DEFLATE).
+    DocSyncPacked {
+        round: u64,
+        doc_id: DocId,
+        data: Vec<u8>,
+    },
 }
 
 trait Sink {
@@ -416,6 +473,11 @@ impl<'a> Reader<'a> {
         d.copy_from_slice(self.take(32)?);
         Ok(d)
     }
+    fn short_digest(&mut self) -> Result<ShortDigest, SyncError> {
+        let mut d = [0u8; SHORT];
+        d.copy_from_slice(self.take(SHORT)?);
+        Ok(d)
+    }
     fn prefix(&mut self) -> Result<Prefix, SyncError> {
         let depth = self.u8()?;
         if depth > MAX_DEPTH {
@@ -497,6 +559,25 @@ impl SyncMsg {
                                 s.put(digest);
                             }
                         }
+                        ReconItem::FingerprintShort {
+                            prefix,
+                            count,
+                            digest,
+                        } => {
+                            s.put(&[ITEM_FINGERPRINT_SHORT]);
+                            put_prefix(s, prefix);
+                            put_var(s, *count);
+                            s.put(digest);
+                        }
+                        ReconItem::ListShort { prefix, docs } => {
+                            s.put(&[ITEM_LIST_SHORT]);
+                            put_prefix(s, prefix);
+                            put_var(s, docs.len() as u64);
+                            for (id, digest) in docs {
+                                put_bytes(s, id.to_string().as_bytes());
+                                s.put(digest);
+                            }
+                        }
                     }
                 }
             }
@@ -510,6 +591,32 @@ impl SyncMsg {
                 s.put(&[TAG_REFUSE]);
                 put_var(s, *round);
                 put_bytes(s, doc_id.to_string().as_bytes());
+            }
+            SyncMsg::Whole {
+                round,
+                doc_id,
+                packed,
+                data,
+            } => {
+                s.put(&[TAG_WHOLE]);
+                put_var(s, *round);
+                put_bytes(s, doc_id.to_string().as_bytes());
+                s.put(&[u8::from(*packed)]);
+                put_bytes(s, data);
+            }
+            SyncMsg::Want { round, docs } => {
+                s.put(&[TAG_WANT]);
+                put_var(s, *round);
+                put_var(s, docs.len() as u64);
+                for id in docs {
+                    put_bytes(s, id.to_string().as_bytes());
+                }
+            }
+            SyncMsg::DocSyncPacked { round, doc_id, data } => {
+                s.put(&[TAG_DOC_SYNC_PACKED]);
+                put_var(s, *round);
+                put_bytes(s, doc_id.to_string().as_bytes());
+                put_bytes(s, data);
             }
         }
     }
@@ -579,6 +686,26 @@ impl SyncMsg {
                             }
                             ReconItem::List { prefix, docs }
                         }
+                        ITEM_FINGERPRINT_SHORT => {
+                            let count = r.var()?;
+                            if count > MAX_COUNT {
+                                return Err(SyncError::Malformed("document count over the limit"));
+                            }
+                            ReconItem::FingerprintShort {
+                                prefix,
+                                count,
+                                digest: r.short_digest()?,
+                            }
+                        }
+                        ITEM_LIST_SHORT => {
+                            let k = r.count()?;
+                            let mut docs = Vec::with_capacity(k.min(1024));
+                            for _ in 0..k {
+                                let id = r.doc_id()?;
+                                docs.push((id, r.short_digest()?));
+                            }
+                            ReconItem::ListShort { prefix, docs }
+                        }
                         _ => return Err(SyncError::Malformed("unknown reconciliation item")),
                     });
                 }
@@ -612,6 +739,46 @@ impl SyncMsg {
                     doc_id: r.doc_id()?,
                 }
             }
+            TAG_WHOLE => {
+                let round = r.round()?;
+                let doc_id = r.doc_id()?;
+                let packed = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(SyncError::Malformed("bad packed flag")),
+                };
+                let data = r.bytes()?.to_vec();
+                if data.is_empty() {
+                    return Err(SyncError::Malformed("empty document data"));
+                }
+                SyncMsg::Whole {
+                    round,
+                    doc_id,
+                    packed,
+                    data,
+                }
+            }
+            TAG_DOC_SYNC_PACKED => {
+                let round = r.round()?;
+                let doc_id = r.doc_id()?;
+                let data = r.bytes()?.to_vec();
+                if data.is_empty() {
+                    return Err(SyncError::Malformed("empty document data"));
+                }
+                SyncMsg::DocSyncPacked { round, doc_id, data }
+            }
+            TAG_WANT => {
+                let round = r.round()?;
+                let n = r.count()?;
+                if n == 0 {
+                    return Err(SyncError::Malformed("want names no document"));
+                }
+                let mut docs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    docs.push(r.doc_id()?);
+                }
+                SyncMsg::Want { round, docs }
+            }
             tag => return Err(SyncError::UnknownTag(tag)),
         };
         if r.remaining() != 0 {
@@ -632,6 +799,14 @@ pub trait DocSource {
     /// (`crate::doc::new_doc` with the local actor). `None` refuses it (a purged
     /// document, or one this replica may not hold); the session then leaves it out.
     fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge>;
+    /// Take a whole document the peer sent, which this replica lacks (loaded and
+    /// checked by automerge). `None` refuses it, as `create_empty` does. The
+    /// default merges it into `create_empty`'s skeleton.
+    fn adopt(&mut self, id: &DocId, mut doc: Automerge) -> Option<&mut Automerge> {
+        let mine = self.create_empty(id)?;
+        mine.merge(&mut doc).ok()?;
+        Some(mine)
+    }
     /// A document was created or changed by what the peer sent (persist it, update
     /// the index, push it to other peers).
     fn on_changed(&mut self, id: &DocId);
@@ -990,6 +1165,44 @@ impl Session {
                     self.caught_up = false;
                 }
             }
+            SyncMsg::DocSyncPacked { round, doc_id, data } => {
+                if self.accept(round, now_ms) {
+                    let data = inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
+                        doc: doc_id.to_string(),
+                        reason: "the deflated message does not inflate within the frame limit".into(),
+                    })?;
+                    self.on_doc_sync(src, doc_id, &data, &mut out)?;
+                }
+            }
+            SyncMsg::Whole {
+                round,
+                doc_id,
+                packed,
+                data,
+            } => {
+                if self.accept(round, now_ms) {
+                    let data = if packed {
+                        inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
+                            doc: doc_id.to_string(),
+                            reason: "the deflated document does not inflate within the frame limit".into(),
+                        })?
+                    } else {
+                        data
+                    };
+                    self.on_whole(src, doc_id, &data, &mut out)?;
+                }
+            }
+            SyncMsg::Want { round, docs } => {
+                if self.accept(round, now_ms) {
+                    for id in docs {
+                        if self.excluded.contains(&id) || src.doc(&id).is_none() {
+                            self.refuse(id, &mut out);
+                        } else {
+                            self.give_whole(src, id, &mut out);
+                        }
+                    }
+                }
+            }
         }
         self.maybe_check(src, &mut out);
         Ok(out)
@@ -1054,8 +1267,8 @@ impl Session {
         self.caught_up = false;
         if self.is_driver() && self.outstanding.is_empty() {
             let mut items = Vec::new();
-            let mut to_sync = BTreeSet::new();
-            let theirs = (h.doc_count, h.root);
+            let mut to_sync = Diff::default();
+            let theirs = (h.doc_count, &h.root[..]);
             answer_fingerprint(&idx, self.leaf, Prefix::ROOT, theirs, &mut items, &mut to_sync);
             self.begin_docs(src, to_sync, out);
             if !items.is_empty() {
@@ -1104,7 +1317,7 @@ impl Session {
         }
         let idx = self.index(src);
         let mut resp = Vec::new();
-        let mut to_sync = BTreeSet::new();
+        let mut to_sync = Diff::default();
         let mut root_equal = false;
         let mut done: BTreeSet<(u8, Prefix)> = BTreeSet::new();
         for item in items {
@@ -1121,12 +1334,30 @@ impl Session {
                         root_equal = true;
                         continue;
                     }
-                    answer_fingerprint(&idx, self.leaf, prefix, (count, digest), &mut resp, &mut to_sync);
+                    answer_fingerprint(&idx, self.leaf, prefix, (count, &digest), &mut resp, &mut to_sync);
+                }
+                ReconItem::FingerprintShort {
+                    prefix,
+                    count,
+                    digest,
+                } => {
+                    if !done.insert((ITEM_FINGERPRINT, prefix)) {
+                        continue;
+                    }
+                    answer_fingerprint(&idx, self.leaf, prefix, (count, &digest), &mut resp, &mut to_sync);
                 }
                 ReconItem::List { prefix, docs } => {
                     if !done.insert((ITEM_LIST, prefix)) {
                         continue;
                     }
+                    let docs: Vec<(DocId, &[u8])> = docs.iter().map(|(id, d)| (id.clone(), &d[..])).collect();
+                    self.diff_list(&idx, prefix, &docs, &mut to_sync);
+                }
+                ReconItem::ListShort { prefix, docs } => {
+                    if !done.insert((ITEM_LIST, prefix)) {
+                        continue;
+                    }
+                    let docs: Vec<(DocId, &[u8])> = docs.iter().map(|(id, d)| (id.clone(), &d[..])).collect();
                     self.diff_list(&idx, prefix, &docs, &mut to_sync);
                 }
             }
@@ -1148,40 +1379,162 @@ impl Session {
     }
 
     /// The documents that differ under `prefix`, given the peer's list there.
-    fn diff_list(
-        &self,
-        idx: &Index,
-        prefix: Prefix,
-        theirs: &[(DocId, Digest)],
-        to_sync: &mut BTreeSet<DocId>,
-    ) {
+    fn diff_list(&self, idx: &Index, prefix: Prefix, theirs: &[(DocId, &[u8])], to_sync: &mut Diff) {
         let ours: BTreeMap<&DocId, &Digest> = idx.range(prefix).iter().map(|e| (&e.id, &e.digest)).collect();
-        let theirs_map: BTreeMap<&DocId, &Digest> = theirs
+        let theirs_map: BTreeMap<&DocId, &[u8]> = theirs
             .iter()
             .filter(|(id, _)| !self.excluded.contains(id))
-            .map(|(id, d)| (id, d))
+            .map(|(id, d)| (id, *d))
             .collect();
         for (id, digest) in &ours {
-            if theirs_map.get(id) != Some(digest) {
-                to_sync.insert((*id).clone());
+            match theirs_map.get(id) {
+                None => {
+                    to_sync.give.insert((*id).clone());
+                }
+                Some(d) if !digest.starts_with(d) => {
+                    to_sync.sync.insert((*id).clone());
+                }
+                Some(_) => {}
             }
         }
         for id in theirs_map.keys() {
             if !ours.contains_key(id) {
-                to_sync.insert((*id).clone());
+                to_sync.want.insert((*id).clone());
             }
         }
     }
 
-    fn begin_docs<S: DocSource + ?Sized>(
-        &mut self,
-        src: &mut S,
-        ids: BTreeSet<DocId>,
-        out: &mut Vec<SyncMsg>,
-    ) {
-        for id in ids {
+    fn begin_docs<S: DocSource + ?Sized>(&mut self, src: &mut S, diff: Diff, out: &mut Vec<SyncMsg>) {
+        for id in diff.sync {
             self.begin_doc(src, id, out);
         }
+        for id in diff.give {
+            self.give_whole(src, id, out);
+        }
+        let want: Vec<DocId> = diff
+            .want
+            .into_iter()
+            .filter(|id| !self.excluded.contains(id) && !self.active.contains_key(id))
+            .collect();
+        if !want.is_empty() {
+            for id in &want {
+                self.active.insert(id.clone(), self.now);
+            }
+            self.caught_up = false;
+            let msg = SyncMsg::Want {
+                round: self.round,
+                docs: want,
+            };
+            self.emit(out, msg);
+        }
+    }
+
+    /// The peer lacks `id`: send it whole (or, if it is too large for one frame,
+    /// through automerge's protocol).
+    fn give_whole<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Vec<SyncMsg>) {
+        if self.excluded.contains(&id) || self.active.contains_key(&id) {
+            return;
+        }
+        let Some(doc) = src.doc(&id) else {
+            return;
+        };
+        // What `Automerge::load` takes: a document of a few changes as those changes
+        // (each compressed by automerge), which is smaller than a saved document's
+        // header and columns; a longer one as automerge's `save()`.
+        let saved = if doc.get_changes_meta(&[]).len() <= FEW_CHANGES {
+            doc.get_changes(&[])
+                .into_iter()
+                .flat_map(|mut c| c.bytes().into_owned())
+                .collect()
+        } else {
+            doc.save()
+        };
+        let (packed, data) = match pack(&saved) {
+            Some(z) => (true, z),
+            None => (false, saved),
+        };
+        if data.len() + 2 * MAX_NAME + 32 > MAX_FRAME {
+            self.begin_doc(src, id, out);
+            return;
+        }
+        self.caught_up = false;
+        self.stats.change_chunks_sent += 1;
+        let heads = doc.get_heads();
+        self.settle(&id, heads);
+        let msg = SyncMsg::Whole {
+            round: self.round,
+            doc_id: id,
+            packed,
+            data,
+        };
+        self.emit(out, msg);
+    }
+
+    /// A whole document from the peer: adopt it, or merge it into ours.
+    fn on_whole<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        id: DocId,
+        data: &[u8],
+        out: &mut Vec<SyncMsg>,
+    ) -> Result<(), SyncError> {
+        if self.excluded.contains(&id) {
+            self.refuse(id, out);
+            return Ok(());
+        }
+        let mut incoming = Automerge::load(data).map_err(|e| SyncError::BadSyncMessage {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let theirs = incoming.get_heads();
+        let new_changes = if let Some(doc) = src.doc(&id) {
+            let before = doc.get_heads();
+            doc.merge(&mut incoming).map_err(|e| SyncError::Apply {
+                doc: id.to_string(),
+                source: Box::new(e),
+            })?;
+            doc.get_changes_meta(&before).len() as u64
+        } else {
+            // The skeleton is the same on every replica: not counted as received.
+            let skeleton = automerge::ActorId::from(crate::doc::SKELETON_ACTOR.as_slice());
+            let n = incoming
+                .get_changes_meta(&[])
+                .iter()
+                .filter(|m| *m.actor != skeleton)
+                .count() as u64;
+            if src.adopt(&id, incoming).is_none() {
+                self.refuse(id, out);
+                return Ok(());
+            }
+            n
+        };
+        src.on_changed(&id);
+        self.stats.docs_updated += 1;
+        self.stats.changes_received += new_changes;
+        self.caught_up = false;
+        self.settle(&id, theirs);
+        if self.active.remove(&id).is_some() {
+            self.stats.docs_synced += 1;
+        }
+        Ok(())
+    }
+
+    /// A whole document went across: both sides now hold `heads`. The sync state says
+    /// so, as if automerge's own exchange had ended there, so that a later change is
+    /// pushed at once rather than after a round trip of heads.
+    fn settle(&mut self, id: &DocId, heads: Vec<ChangeHash>) {
+        let mut st = am::State::new();
+        st.shared_heads = heads.clone();
+        st.last_sent_heads = heads.clone();
+        st.their_heads = Some(heads.clone());
+        st.their_need = Some(Vec::new());
+        st.their_have = Some(vec![am::Have {
+            last_sync: heads,
+            ..Default::default()
+        }]);
+        st.have_responded = true;
+        self.states.insert(id.clone(), st);
+        self.dirty.insert(id.clone());
     }
 
     /// Reconciliation found `id` different: open (or reopen) its exchange.
@@ -1236,6 +1589,17 @@ impl Session {
             self.refuse(id, out);
             return Ok(());
         };
+        // A peer resuming from a sync state newer than this replica (restored from an
+        // older copy of it) claims to share changes this replica lacks. automerge would
+        // answer with a reset, after which the peer sends the whole document; ignoring
+        // the claim instead, this side answers with what it has and the peer sends
+        // just what it lacks.
+        let mut msg = msg;
+        msg.have.retain(|h| {
+            h.last_sync
+                .iter()
+                .all(|c| doc.get_change_meta_by_hash(c).is_some())
+        });
         let state = self.states.entry(id.clone()).or_default();
         let before = doc.get_heads();
         let received = doc.receive_sync_message(state, msg);
@@ -1372,13 +1736,77 @@ impl Session {
 
     fn emit_doc(&mut self, out: &mut Vec<SyncMsg>, id: DocId, m: am::Message) {
         self.stats.change_chunks_sent += m.changes.len() as u64;
-        let msg = SyncMsg::DocSync {
-            round: self.round,
-            doc_id: id,
-            data: m.encode(),
+        let data = m.encode();
+        let msg = match pack(&data) {
+            Some(z) => SyncMsg::DocSyncPacked {
+                round: self.round,
+                doc_id: id,
+                data: z,
+            },
+            None => SyncMsg::DocSync {
+                round: self.round,
+                doc_id: id,
+                data,
+            },
         };
         self.emit(out, msg);
     }
+}
+
+/// What reconciliation found under some prefixes.
+#[derive(Debug, Default)]
+struct Diff {
+    /// Held by both, at different heads: automerge's sync protocol.
+    sync: BTreeSet<DocId>,
+    /// Held here only: sent whole.
+    give: BTreeSet<DocId>,
+    /// Held by the peer only: asked for whole.
+    want: BTreeSet<DocId>,
+}
+
+impl Diff {
+    fn is_empty(&self) -> bool {
+        self.sync.is_empty() && self.give.is_empty() && self.want.is_empty()
+    }
+}
+
+/// `data` deflated, if it is long enough and that saves at least a 32nd of it.
+fn pack(data: &[u8]) -> Option<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        // Setting up a compressor clears its large window: one per thread, reset
+        // for every message, costs less than the messages themselves.
+        static DEFLATE: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::default(), false));
+    }
+    if data.len() < PACK_FROM {
+        return None;
+    }
+    let z = DEFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let done = usize::try_from(z.total_in()).ok()?;
+            match z.compress_vec(data.get(done..)?, &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => return Some(out),
+                Ok(_) => out.reserve(out.capacity().max(1024)),
+                Err(_) => return None,
+            }
+        }
+    })?;
+    (z.len() + data.len() / 32 < data.len()).then_some(z)
+}
+
+/// Inflate a peer's deflated message, refusing one that would grow past a frame.
+fn inflate(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(data)
+        .take(MAX_FRAME as u64 + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (out.len() <= MAX_FRAME && !out.is_empty()).then_some(out)
 }
 
 /// A received Hello's fields.
@@ -1391,47 +1819,48 @@ struct Hello {
     reply: bool,
 }
 
-/// Answer the peer's fingerprint of `prefix`: nothing when equal; our documents to
-/// sync when the peer has none there; our list when we hold few; our own fingerprint
-/// back when the peer holds few (so that it lists); else our 16 child fingerprints.
+/// Answer the peer's fingerprint of `prefix` (its digest whole or short): nothing
+/// when equal; our documents to send whole when the peer has none there; our list
+/// when we hold few; our own fingerprint back when the peer holds few (so that it
+/// lists); else our 16 child fingerprints. Answers carry short digests.
 fn answer_fingerprint(
     idx: &Index,
     leaf: u64,
     prefix: Prefix,
-    (their_count, their_digest): (u64, Digest),
+    (their_count, their_digest): (u64, &[u8]),
     items: &mut Vec<ReconItem>,
-    to_sync: &mut BTreeSet<DocId>,
+    to_sync: &mut Diff,
 ) {
     let range = idx.range(prefix);
     let our_count = range.len() as u64;
     let ours = range_digest(range);
-    if our_count == their_count && ours == their_digest {
+    if our_count == their_count && ours.starts_with(their_digest) {
         return;
     }
     if their_count == 0 {
-        to_sync.extend(range.iter().map(|e| e.id.clone()));
+        to_sync.give.extend(range.iter().map(|e| e.id.clone()));
         return;
     }
     if our_count <= leaf || prefix.depth() >= MAX_DEPTH {
-        let docs = range.iter().map(|e| (e.id.clone(), e.digest)).collect();
-        items.push(ReconItem::List { prefix, docs });
+        let docs = range.iter().map(|e| (e.id.clone(), short(&e.digest))).collect();
+        items.push(ReconItem::ListShort { prefix, docs });
         return;
     }
     if their_count <= leaf {
-        items.push(ReconItem::Fingerprint {
+        items.push(ReconItem::FingerprintShort {
             prefix,
             count: our_count,
-            digest: ours,
+            digest: short(&ours),
         });
         return;
     }
     for nibble in 0..16u8 {
         if let Some(child) = prefix.child(nibble) {
             let (count, digest) = idx.fingerprint(child);
-            items.push(ReconItem::Fingerprint {
+            items.push(ReconItem::FingerprintShort {
                 prefix: child,
                 count,
-                digest,
+                digest: short(&digest),
             });
         }
     }
@@ -1724,7 +2153,7 @@ mod tests {
             assert!(out_a
                 .iter()
                 .chain(&out_b)
-                .any(|m| matches!(m, SyncMsg::DocSync { .. })));
+                .any(|m| matches!(m, SyncMsg::DocSync { .. } | SyncMsg::DocSyncPacked { .. })));
             assert!(!sa.is_caught_up() || !sb.is_caught_up());
             run_pair(&mut a, &mut sa, &mut b, &mut sb, out_a, out_b);
             assert!(sa.is_caught_up() && sb.is_caught_up(), "live round {round}");
@@ -2067,7 +2496,92 @@ mod tests {
                 round: 2,
                 doc_id: pool()[3].clone(),
             },
+            SyncMsg::Recon {
+                round: 4,
+                id: 10,
+                reply_to: 9,
+                items: vec![
+                    ReconItem::FingerprintShort {
+                        prefix: deep,
+                        count: 3,
+                        digest: [4; SHORT],
+                    },
+                    ReconItem::ListShort {
+                        prefix: deep.child(1).unwrap(),
+                        docs: vec![(pool()[2].clone(), [5; SHORT])],
+                    },
+                ],
+            },
+            SyncMsg::Whole {
+                round: 4,
+                doc_id: pool()[1].clone(),
+                packed: false,
+                data: rep.docs[&pool()[1]].save(),
+            },
+            SyncMsg::Want {
+                round: 4,
+                docs: vec![pool()[0].clone(), pool()[4].clone()],
+            },
+            SyncMsg::DocSyncPacked {
+                round: 5,
+                doc_id: pool()[1].clone(),
+                data: pack(&[7; 4096]).unwrap(),
+            },
         ]
+    }
+
+    #[test]
+    fn documents_a_peer_lacks_travel_whole_and_bulky_messages_deflated() {
+        let (mut a, _) = library(40);
+        let mut b = Replica::new(2);
+        // b holds a few of a's documents, one of them behind, and one a lacks.
+        for (id, doc) in a.docs.iter().take(5) {
+            b.docs.insert(id.clone(), doc.fork().with_actor(b.actor.clone()));
+        }
+        let behind = a.docs.keys().next().cloned().unwrap();
+        let mut rng = Rng::new(5);
+        for _ in 0..20 {
+            edit(&mut a, &behind, &mut rng);
+        }
+        edit(&mut b, &page(900), &mut rng);
+        let (mut sa, mut sb) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        let h = sb.start(&b, 0);
+        let mut kinds = std::collections::HashSet::new();
+        let (mut to_a, mut to_b) = (h, Vec::new());
+        for _ in 0..40 {
+            if to_a.is_empty() && to_b.is_empty() {
+                break;
+            }
+            for m in std::mem::take(&mut to_a) {
+                kinds.insert(std::mem::discriminant(&m));
+                to_b.extend(sa.handle_bytes(&mut a, &m.encode(), 1).unwrap());
+            }
+            for m in std::mem::take(&mut to_b) {
+                kinds.insert(std::mem::discriminant(&m));
+                to_a.extend(sb.handle_bytes(&mut b, &m.encode(), 1).unwrap());
+            }
+        }
+        assert!(sa.is_caught_up() && sb.is_caught_up());
+        let whole = std::mem::discriminant(&SyncMsg::Whole {
+            round: 0,
+            doc_id: page(0),
+            packed: false,
+            data: Vec::new(),
+        });
+        let want = std::mem::discriminant(&SyncMsg::Want {
+            round: 0,
+            docs: Vec::new(),
+        });
+        assert!(kinds.contains(&whole) && kinds.contains(&want), "{kinds:?}");
+        assert_eq!(
+            sb.stats().changes_received,
+            35 + 20,
+            "35 documents whole, then 20 changes"
+        );
+        assert_converged(&[a, b], "whole documents");
+        // What inflates past a frame is refused, not allocated.
+        assert!(inflate(&pack(&vec![0u8; MAX_FRAME + 1]).unwrap()).is_none());
+        assert!(inflate(b"not deflate").is_none());
     }
 
     #[test]
@@ -2216,7 +2730,10 @@ mod tests {
                 if let SyncMsg::Recon { items, .. } = &m {
                     self.splits += items
                         .iter()
-                        .filter(|i| matches!(i, ReconItem::Fingerprint { prefix, .. } if prefix.depth() > 0))
+                        .filter(|i| {
+                            matches!(i, ReconItem::Fingerprint { prefix, .. } | ReconItem::FingerprintShort { prefix, .. }
+                                if prefix.depth() > 0)
+                        })
                         .count() as u64;
                 }
                 let frame = m.encode();

@@ -140,6 +140,21 @@ fn invalid(field: &str, message: impl Into<String>) -> NodeError {
     })
 }
 
+/// Apply stored change chunks to a document in one batch: automerge sorts and
+/// applies them together, much faster than one `load_incremental` call each.
+pub(crate) fn load_changes(doc: &mut Automerge, changes: &[Vec<u8>]) -> Result<()> {
+    match changes {
+        [] => {}
+        [one] => {
+            doc.load_incremental(one)?;
+        }
+        many => {
+            doc.load_incremental(&many.concat())?;
+        }
+    }
+    Ok(())
+}
+
 /// Load a document into the cache (or bring the cached copy up to date with
 /// changes other processes appended). `None` when the store has no such document.
 fn load<'d>(
@@ -151,9 +166,7 @@ fn load<'d>(
     let key = id.to_string();
     if let Some(l) = docs.get_mut(id) {
         if let Some(stored) = tx.load_doc(&key, l.seq)? {
-            for c in &stored.changes {
-                l.doc.load_incremental(c)?;
-            }
+            load_changes(&mut l.doc, &stored.changes)?;
             l.seq = stored.seq;
             l.stored += stored.changes.len() as i64;
         }
@@ -166,9 +179,7 @@ fn load<'d>(
         Some(s) => Automerge::load(s)?,
         None => Automerge::new(),
     };
-    for c in &stored.changes {
-        doc.load_incremental(c)?;
-    }
+    load_changes(&mut doc, &stored.changes)?;
     doc.set_actor(actor.clone());
     docs.insert(
         id.clone(),
@@ -202,7 +213,7 @@ fn reindex_doc(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<usize> {
             doc_id: &key,
         })?;
     }
-    let conflicts = conflict::detect(id, doc);
+    let conflicts = conflict::detect_among(id, doc, &records);
     tx.set_conflicts(&key, &conflicts)?;
     record_heads(tx, id, doc)?;
     if *id == DocId::Inventory {
@@ -276,7 +287,13 @@ impl W<'_, '_> {
             self.docs.insert(id.clone(), Loaded { doc, seq, stored: 1 });
         } else if let Some(l) = self.docs.get_mut(id) {
             if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
-                self.tx.compact(&id.to_string(), &l.doc.save(), l.seq)?;
+                let saved = l.doc.save();
+                self.tx.compact(&id.to_string(), &saved, l.seq)?;
+                // Rebuilt from its snapshot, the document is laid out compactly again;
+                // one that has taken many transactions in memory writes more slowly.
+                if let Ok(fresh) = Automerge::load(&saved) {
+                    l.doc = fresh.with_actor(self.actor.clone());
+                }
                 l.stored = 0;
             }
         }
@@ -1615,10 +1632,11 @@ impl Node {
                         "document {key} holds the contents of another document"
                     ))));
                 }
-                for c in &fresh {
-                    l.seq = l
-                        .seq
-                        .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
+                for c in &mut fresh {
+                    // As the bundle carried it: compressed when automerge compresses it,
+                    // a fraction of the raw bytes to write.
+                    let hash = c.hash().to_string();
+                    l.seq = l.seq.max(tx.append_change(&key, &hash, &c.bytes())?);
                 }
                 l.stored += fresh.len() as i64;
                 record_heads(tx, &bd.id, &l.doc)?;

@@ -82,6 +82,31 @@ impl Node {
             .write(|tx| Ok::<_, NodeError>(tx.peer_seen(addr, device, now, synced, error.as_deref())?))
     }
 
+    /// What a session leaves behind, in one transaction: its sync states, where and
+    /// whether the peer was seen and synced, and (if given) the published status.
+    #[allow(clippy::too_many_arguments)]
+    pub fn session_ended(
+        &mut self,
+        peer: &str,
+        states: &[(branchline_core::DocId, Vec<u8>)],
+        addr: &str,
+        now: i64,
+        synced: bool,
+        error: Option<String>,
+        status: Option<&str>,
+    ) -> Result<()> {
+        self.store.write(|tx| {
+            for (d, st) in states {
+                tx.set_sync_state(peer, &d.to_string(), st)?;
+            }
+            tx.peer_seen(addr, peer, now, synced, error.as_deref())?;
+            if let Some(json) = status {
+                tx.set_meta("sync_status", json)?;
+            }
+            Ok::<_, NodeError>(())
+        })
+    }
+
     pub fn peer_failed(&mut self, addr: &str, error: &str) -> Result<()> {
         self.store
             .write(|tx| Ok::<_, NodeError>(tx.peer_failed(addr, error)?))

@@ -208,9 +208,13 @@ impl Shared {
         f(e);
     }
 
-    fn publish_status(&self) {
+    fn status_json(&self) -> Option<String> {
         let st = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Ok(json) = serde_json::to_string(&st.values().collect::<Vec<_>>()) {
+        serde_json::to_string(&st.values().collect::<Vec<_>>()).ok()
+    }
+
+    fn publish_status(&self) {
+        if let Some(json) = self.status_json() {
             let _ = lock(&self.node).set_sync_status(&json);
         }
     }
@@ -444,18 +448,6 @@ async fn run_session(
     .await;
     let stats = session.stats().clone();
     {
-        let mut node = lock(&sh.node);
-        let dirty = session.take_dirty_states();
-        let _ = node.save_sync_states(&peer, &dirty);
-        let _ = node.peer_seen(
-            &addr,
-            &peer,
-            now_ms(),
-            session.is_caught_up(),
-            result.as_ref().err().map(|e| e.to_string()),
-        );
-    }
-    {
         let mut c = sh.connected.lock().unwrap_or_else(|p| p.into_inner());
         if c.get(&peer).is_some_and(|(n, _)| *n == me) {
             c.remove(&peer);
@@ -467,7 +459,22 @@ async fn run_session(
             s.last_error = Some(e.to_string());
         }
     });
-    sh.publish_status();
+    {
+        // The session's sync states, where the peer was seen, and the status the
+        // daemon publishes: one transaction (one fsync) rather than three.
+        let status = sh.status_json();
+        let mut node = lock(&sh.node);
+        let dirty = session.take_dirty_states();
+        let _ = node.session_ended(
+            &peer,
+            &dirty,
+            &addr,
+            now_ms(),
+            session.is_caught_up(),
+            result.as_ref().err().map(|e| e.to_string()),
+            status.as_deref(),
+        );
+    }
     if result.is_ok() {
         let _ = branchline_net::endpoint::finish(&mut tx).await;
         conn.close(close_code::NORMAL, "done");

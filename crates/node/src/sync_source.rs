@@ -6,7 +6,8 @@
 //! session has applied it through automerge, which checks every change.
 
 use crate::{
-    load, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError, Result, COMPACT_AFTER,
+    load, load_changes, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError, Result,
+    COMPACT_AFTER,
 };
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
@@ -110,9 +111,7 @@ impl NodeSource<'_> {
                     .unwrap_or_default();
                 let Some(mut l) = in_memory else { continue };
                 if let Some(stored) = tx.load_doc(&key, l.seq)? {
-                    for c in &stored.changes {
-                        l.doc.load_incremental(c)?;
-                    }
+                    load_changes(&mut l.doc, &stored.changes)?;
                     l.seq = stored.seq;
                 }
                 let fresh = l.doc.get_changes(&stored_heads);
@@ -192,6 +191,29 @@ impl DocSource for NodeSource<'_> {
             );
             self.changed.insert(id.clone());
         }
+        self.node.docs.get_mut(id).map(|l| &mut l.doc)
+    }
+
+    fn adopt(&mut self, id: &DocId, mut doc: Automerge) -> Option<&mut Automerge> {
+        if self.doc(id).is_some() {
+            // Stored meanwhile (by another process): merge rather than replace.
+            let mine = self.node.docs.get_mut(id).map(|l| &mut l.doc)?;
+            if let Err(e) = mine.merge(&mut doc) {
+                self.failed.get_or_insert(e.into());
+                return None;
+            }
+        } else {
+            doc.set_actor(self.node.actor.clone());
+            self.node.docs.insert(
+                id.clone(),
+                Loaded {
+                    doc,
+                    seq: 0,
+                    stored: 0,
+                },
+            );
+        }
+        self.changed.insert(id.clone());
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
     }
 

@@ -108,7 +108,10 @@ fn generator_agrees_with_checked_in_seeds() {
             "{name} is generated but not checked in"
         );
         check(name, data);
-        let checked_in = decode(&corpus[name], None).map(|b| b.docs.len());
-        assert_eq!(decode(data, None).map(|b| b.docs.len()), checked_in, "{name}");
+        // Accepted with the same documents, or refused: which check refuses a damaged
+        // seed may differ between runs (a flipped bit in freshly compressed data fails
+        // decompression or the checksum, depending on the random content).
+        let checked_in = decode(&corpus[name], None).map(|b| b.docs.len()).ok();
+        assert_eq!(decode(data, None).map(|b| b.docs.len()).ok(), checked_in, "{name}");
     }
 }

@@ -42,7 +42,9 @@ function nextWeekday() {
   const d = new Date();
   do d.setDate(d.getDate() + 1);
   while (d.getDay() === 0 || d.getDay() === 6);
-  return d.toISOString().slice(0, 10);
+  // The local date, as the app's node reads it (toISOString would give UTC's).
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
 /** Submit the open form and wait for its dialog to close (or fail with its error). */
@@ -160,6 +162,7 @@ test('the app works a branch day beside a live peer', async (t) => {
     const day = nextWeekday();
     await app.click('[data-testid="nav-bookings"]');
     await app.setValue('[data-testid="grid-date"]', day);
+    await app.waitFor(`[role="grid"][data-date="${day}"]`, 10000, `the grid of ${day}`);
     await app.click('[data-testid="slot"][data-station="E2E-PC-1"][data-time="14:00"]');
     await app.fill('input[name="patron"]', 'G-100');
     await app.setValue('input[name="end"]', `${day}T15:00`);

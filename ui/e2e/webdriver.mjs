@@ -79,10 +79,23 @@ export class Driver {
     throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
   }
 
-  async click(css) {
-    const el = await this.waitFor(css);
-    await el.click();
-    return el;
+  /**
+   * Click the element `css` matches. A screen that re-renders on a live event may
+   * replace or briefly cover the element between finding and clicking it; such
+   * clicks are retried with a fresh lookup for a few seconds.
+   */
+  async click(css, timeout = 5000) {
+    const until = Date.now() + timeout;
+    for (;;) {
+      const el = await this.waitFor(css);
+      try {
+        await el.click();
+        return el;
+      } catch (e) {
+        if (Date.now() > until || !/stale|not interactable|intercepted/.test(e.message)) throw e;
+        await sleep(100);
+      }
+    }
   }
 
   /** Clear an input and type into it. */

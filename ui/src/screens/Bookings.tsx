@@ -145,7 +145,7 @@ export function BookingGrid({
 
   return (
     <div className="grid-wrap" ref={wrap}>
-      <div className="grid" role="grid" aria-label={`Bookings on ${longDate(date)}`} aria-rowcount={model.rows.length}>
+      <div className="grid" role="grid" data-date={date} aria-label={`Bookings on ${longDate(date)}`} aria-rowcount={model.rows.length}>
         <div className="grid-head" role="row">
           <div className="grid-station" role="columnheader">
             Station

@@ -72,8 +72,9 @@ export function useAppData(): AppData {
 function useList(kind: LookupKind, go: boolean) {
   return useLive([kind], () => (go ? api.list(kind, {}) : Promise.resolve(undefined)), [kind, go], {
     track: false,
-    // Name caches wait until the visible screen has re-read and painted.
-    debounceMs: 250,
+    // Name caches wait until the visible screen has re-read and painted, and during a
+    // burst of changes re-read at most once a second: a full list is the heaviest read.
+    debounceMs: 1000,
   });
 }
 

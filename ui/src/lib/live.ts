@@ -9,7 +9,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { subscribe, toAppError } from '../api';
 import type { AppError, ChangedEvent, EventMap, EventName } from '../types';
 
-export const DEBOUNCE_MS = 30;
+export const DEBOUNCE_MS = 16;
 
 declare global {
   interface Window {

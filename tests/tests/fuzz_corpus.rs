@@ -112,6 +112,10 @@ fn generator_agrees_with_checked_in_seeds() {
         // seed may differ between runs (a flipped bit in freshly compressed data fails
         // decompression or the checksum, depending on the random content).
         let checked_in = decode(&corpus[name], None).map(|b| b.docs.len()).ok();
-        assert_eq!(decode(data, None).map(|b| b.docs.len()).ok(), checked_in, "{name}");
+        assert_eq!(
+            decode(data, None).map(|b| b.docs.len()).ok(),
+            checked_in,
+            "{name}"
+        );
     }
 }

@@ -16,6 +16,7 @@ export function UsageChart({ records, from, to }: { records: RecordT[]; from: st
   const values = days.map((d) => sums.get(d) ?? 0);
   const max = Math.max(1, ...values);
   const total = values.reduce((a, b) => a + b, 0);
+  const busiest = values.indexOf(Math.max(...values));
   if (total === 0) return <p className="muted">No daily use counts recorded for these days.</p>;
   const W = 640;
   const H = 140;
@@ -39,7 +40,8 @@ export function UsageChart({ records, from, to }: { records: RecordT[]; from: st
         ))}
       </div>
       <figcaption className="muted">
-        {total} sessions · busiest day {Math.max(...values)} · days with no count show no bar
+        {total} sessions · busiest day {format(parseIsoDate(days[busiest]), 'd MMM')} ({values[busiest]}) · days with no
+        count show no bar
       </figcaption>
     </figure>
   );

@@ -1,7 +1,7 @@
 // Devices & sync: which other computers this one talks to, whether changes are flowing,
 // why not when they are not, and enrolling or revoking devices.
 
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import QRCode from 'qrcode';
 import { api } from '../api';
 import type { AppError, Invite, PeerStatus, RecordT } from '../types';
@@ -249,9 +249,22 @@ function Devices({ peers }: { peers: PeerStatus[] }) {
 }
 
 export function Sync() {
-  const status = useLive(['device'], () => api.syncStatus(), []);
+  // A status read that started before the latest `sync` event must not put older
+  // peer figures back on screen: remember when each read started.
+  const lastEvent = useRef(0);
+  const status = useLive(
+    ['device'],
+    () => {
+      const started = performance.now();
+      return api.syncStatus().then((st) => ({ ...st, started }));
+    },
+    [],
+  );
   const [peers, setPeers] = useState<PeerStatus[] | null>(null);
-  useEvent('sync', setPeers);
+  useEvent('sync', (p: PeerStatus[]) => {
+    lastEvent.current = performance.now();
+    setPeers(p);
+  });
   const reload = status.reload;
   // Known addresses and last-seen times change without events: look again now and then.
   useEffect(() => {
@@ -259,7 +272,7 @@ export function Sync() {
     return () => clearInterval(t);
   }, [reload]);
   useEffect(() => {
-    if (status.data) setPeers(status.data.peers);
+    if (status.data && status.data.started >= lastEvent.current) setPeers(status.data.peers);
   }, [status.data]);
   const s = status.data;
   const list = peers ?? s?.peers ?? [];

@@ -41,6 +41,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         invite,
         revoke_device,
         add_peer,
+        set_staff,
         ui_ready,
     ]
 }
@@ -424,6 +425,13 @@ async fn add_peer(st: St<'_>, addr: String) -> Res<()> {
         field: Some("addr".into()),
     })?;
     st.node(move |n| n.add_peer(&a.to_string(), "static", None)).await
+}
+
+/// Who is at the desk: their id goes on every change this app makes (history and
+/// conflicts show it), until the app closes or someone else takes over.
+#[tauri::command]
+async fn set_staff(st: St<'_>, key: Option<String>) -> Res<()> {
+    st.node(move |n| n.set_staff(key.as_deref().filter(|k| !k.trim().is_empty()))).await
 }
 
 /// The UI says its first dashboard is interactive: the start-up figure.

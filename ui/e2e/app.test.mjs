@@ -109,6 +109,15 @@ test('the app works a branch day beside a live peer', async (t) => {
     t.diagnostic(`dashboard interactive ${Math.round(performance.now() - app.launchedAt)} ms after the session was requested`);
     await shot(app, 'dashboard');
 
+    // Say who is at the desk: it goes on every change the app makes.
+    const desk = await app.waitUntil(
+      `const o = document.querySelector('[data-testid="desk-staff"] option[value]:not([value=""])');
+       return o && { id: o.value, name: o.textContent.replace(/ \\(.*\\)$/, '') };`,
+      10000,
+      'the staff list at the desk',
+    );
+    await app.select('[data-testid="desk-staff"]', desk.id);
+
     // A second device joins through the app's node and stays connected.
     const invite = await cliJson(a, ['invite', '--addr', `127.0.0.1:${portA}`]);
     await cli(b, ['join', invite.code, '--device', 'laptop', '--branch', 'CEN', '--peer', `127.0.0.1:${portA}`]);
@@ -188,6 +197,10 @@ test('the app works a branch day beside a live peer', async (t) => {
     await app.click('[data-testid="nav-conflicts"]');
     await app.waitFor('[data-testid="conflict"]', 30000, 'the double booking as a conflict');
     await shot(app, 'conflicts');
+    assert.ok(
+      (await app.text('[data-testid="conflict"]')).includes(desk.name),
+      `the conflict names ${desk.name}, who made the app's booking`,
+    );
     await app.click('[data-testid="conflict"] [data-testid="keep"]');
     await app.waitFor('[data-testid="no-conflicts"]', 15000, 'no conflicts left');
     await eventually(

@@ -1,7 +1,7 @@
 // The app shell: first run or the main window (navigation rail + one screen).
 
 import { lazy, Suspense, useCallback, useEffect, useState, type ComponentType } from 'react';
-import { api } from './api';
+import { api, toAppError } from './api';
 import type { AppError, AppInfo, KindDef } from './types';
 import { DataProvider, useAppData } from './lib/data';
 import { NavProvider, useNav, type Screen } from './lib/nav';
@@ -72,6 +72,7 @@ function Rail() {
         <span className="brand-device">
           {data.identity.device_name} · {data.identity.branch}
         </span>
+        <DeskStaff />
       </div>
       <ul>
         {SCREENS.map((s) => (
@@ -173,5 +174,60 @@ export function App() {
         </DataProvider>
       )}
     </NoticeProvider>
+  );
+}
+
+const DESK_KEY = 'branchline.deskStaff';
+
+/**
+ * Who is at the desk. Their id goes on every change this app makes, so history and
+ * the conflicts screen can say who did what. Remembered on this computer.
+ */
+function DeskStaff() {
+  const data = useAppData();
+  const [who, setWho] = useState<string>(() => localStorage.getItem(DESK_KEY) ?? '');
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    if (!who) return;
+    // Tell the node after a restart; forget someone who no longer exists.
+    api.setStaff(who).catch(() => {
+      localStorage.removeItem(DESK_KEY);
+      setWho('');
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  const here = data.identity.branch;
+  const staff = data.lists.staff
+    .filter((s) => s.fields.retired !== true)
+    .sort((a, b) => {
+      const ah = a.fields.branch === here ? 0 : 1;
+      const bh = b.fields.branch === here ? 0 : 1;
+      return ah - bh || String(a.fields.name).localeCompare(String(b.fields.name));
+    });
+  const choose = (id: string) => {
+    setProblem(null);
+    api.setStaff(id || null).then(
+      () => {
+        setWho(id);
+        if (id) localStorage.setItem(DESK_KEY, id);
+        else localStorage.removeItem(DESK_KEY);
+      },
+      (e: unknown) => setProblem(toAppError(e).message),
+    );
+  };
+  return (
+    <label className="desk-staff">
+      <span>At the desk</span>
+      <select data-testid="desk-staff" value={who} onChange={(e) => choose(e.target.value)}>
+        <option value="">Nobody chosen</option>
+        {staff.map((s) => (
+          <option key={s.id} value={s.id}>
+            {String(s.fields.name)}
+            {s.fields.branch && s.fields.branch !== here ? ` (${String(s.fields.branch)})` : ''}
+          </option>
+        ))}
+      </select>
+      {problem && <span className="field-error">{problem}</span>}
+    </label>
   );
 }

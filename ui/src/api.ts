@@ -158,6 +158,7 @@ export const api = {
   revokeDevice: (id: string) => call<RecordT>('revoke_device', { id }),
   addPeer: (addr: string) => call<null>('add_peer', { addr }),
   uiReady: (ms: number) => call<null>('ui_ready', { ms }),
+  setStaff: (key: string | null) => call<null>('set_staff', { key }),
 };
 
 // --- events -------------------------------------------------------------------------

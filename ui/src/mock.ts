@@ -77,6 +77,8 @@ export class MockBackend implements Backend {
   known: KnownPeer[] = [];
   staticConflicts: StaticConflict[] = [];
   uiReadyMs: number | null = null;
+  /** Who the app said is at the desk (set_staff). */
+  deskStaff: string | null = null;
   /** Every command called, for tests. */
   calls: { cmd: string; args?: Record<string, unknown> }[] = [];
   private listeners = new Map<string, Set<(p: unknown) => void>>();
@@ -765,6 +767,14 @@ export class MockBackend implements Backend {
       case 'ui_ready':
         this.uiReadyMs = Number(a.ms);
         return null;
+      case 'set_staff': {
+        const key = a.key == null || a.key === '' ? null : String(a.key);
+        if (key !== null && this.records.get(key)?.kind !== 'staff') {
+          throw err('not_found', `no staff matches '${key}'`);
+        }
+        this.deskStaff = key;
+        return null;
+      }
     }
     this.requireReady();
     switch (cmd) {

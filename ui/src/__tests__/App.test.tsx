@@ -53,4 +53,22 @@ describe('the app', () => {
     await waitFor(() => expect(dash).toHaveAttribute('data-ready', 'true'));
     expect(screen.getByText('Lakeside Libraries')).toBeInTheDocument();
   });
+
+  it('records who is at the desk with the node and remembers it on this computer', async () => {
+    localStorage.clear();
+    const mock = new MockBackend({ state: 'ready', now: () => NOW, demoDelay: 0 });
+    setBackend(mock);
+    setClock(() => NOW);
+    const user = userEvent.setup();
+    render(<App />);
+    const picker = await screen.findByTestId('desk-staff');
+    const staff = [...mock.records.values()].find((r) => r.kind === 'staff' && r.fields.retired !== true)!;
+    await waitFor(() => expect(picker.querySelector(`option[value="${staff.id}"]`)).not.toBeNull());
+    await user.selectOptions(picker, staff.id);
+    await waitFor(() => expect(mock.deskStaff).toBe(staff.id));
+    expect(localStorage.getItem('branchline.deskStaff')).toBe(staff.id);
+    await user.selectOptions(picker, '');
+    await waitFor(() => expect(mock.deskStaff).toBeNull());
+    expect(localStorage.getItem('branchline.deskStaff')).toBeNull();
+  });
 });

@@ -431,7 +431,8 @@ async fn add_peer(st: St<'_>, addr: String) -> Res<()> {
 /// conflicts show it), until the app closes or someone else takes over.
 #[tauri::command]
 async fn set_staff(st: St<'_>, key: Option<String>) -> Res<()> {
-    st.node(move |n| n.set_staff(key.as_deref().filter(|k| !k.trim().is_empty()))).await
+    st.node(move |n| n.set_staff(key.as_deref().filter(|k| !k.trim().is_empty())))
+        .await
 }
 
 /// The UI says its first dashboard is interactive: the start-up figure.

@@ -177,7 +177,7 @@ export class MockBackend implements Backend {
       {
         device_id: s.devices.tech,
         name: 'Tech laptop',
-        addr: '192.0.2.21:7455',
+        addr: '192.0.2.21:7733',
         connected: true,
         caught_up: true,
         last_synced: nowMs - 20_000,
@@ -191,7 +191,7 @@ export class MockBackend implements Backend {
       {
         device_id: s.devices.north,
         name: 'Northside desk',
-        addr: '198.51.100.7:7455',
+        addr: '198.51.100.7:7733',
         connected: false,
         caught_up: false,
         last_synced: nowMs - 3 * 3_600_000,
@@ -204,9 +204,9 @@ export class MockBackend implements Backend {
       },
     ];
     this.known = [
-      { addr: '192.0.2.21:7455', source: 'mdns', device: s.devices.tech, last_seen: nowMs - 20_000, last_error: null },
+      { addr: '192.0.2.21:7733', source: 'mdns', device: s.devices.tech, last_seen: nowMs - 20_000, last_error: null },
       {
-        addr: '198.51.100.7:7455',
+        addr: '198.51.100.7:7733',
         source: 'static',
         device: s.devices.north,
         last_seen: nowMs - 3 * 3_600_000,
@@ -704,7 +704,7 @@ export class MockBackend implements Backend {
           state: this.state,
           identity: this.identity,
           data_dir: '/home/staff/.local/share/branchline',
-          listen: this.state === 'ready' ? '0.0.0.0:7455' : null,
+          listen: this.state === 'ready' ? '0.0.0.0:7733' : null,
           started_ms: this.startedMs,
           ready_ms: null,
         };
@@ -856,7 +856,7 @@ export class MockBackend implements Backend {
       case 'sync_status':
         return {
           identity: this.identity,
-          listen: '0.0.0.0:7455',
+          listen: '0.0.0.0:7733',
           peers: this.peers,
           known: this.known,
           conflicts: this.conflictList().length,
@@ -885,7 +885,7 @@ export class MockBackend implements Backend {
       case 'add_peer': {
         const addr = String(a.addr ?? '').trim();
         if (!/^(\[[0-9a-f:]+\]|[^\s:/]+):\d{1,5}$/i.test(addr) || Number(addr.split(':').pop()) > 65535) {
-          throw err('invalid', 'addr: expected host:port, e.g. 192.0.2.10:7455', 'addr');
+          throw err('invalid', 'addr: expected host:port, e.g. 192.0.2.10:7733', 'addr');
         }
         if (!this.known.some((k) => k.addr === addr)) {
           this.known.push({ addr, source: 'manual', device: null, last_seen: null, last_error: null });

@@ -5,7 +5,7 @@ describe('error words', () => {
   it('turns sync error codes and messages into plain sentences', () => {
     expect(syncReason('net.timed_out')).toMatch(/did not answer/);
     expect(syncReason('connection timed out')).toMatch(/did not answer/);
-    expect(syncReason('198.51.100.7:7455 did not answer')).toMatch(/switched off/);
+    expect(syncReason('198.51.100.7:7733 did not answer')).toMatch(/switched off/);
     expect(syncReason('net.refused')).toMatch(/not running there/);
     expect(syncReason('tls/revoked')).toMatch(/revoked/);
     expect(syncReason('handshake failed: certificate revoked')).toMatch(/revoked/);

@@ -56,7 +56,7 @@ export function plainMessage(err: AppError): string {
 }
 
 // Peer errors arrive as a code ("net.timed_out") or as the text of the error
-// ("connection timed out", "10.1.2.3:7455 did not answer", "handshake failed: ... revoked").
+// ("connection timed out", "10.1.2.3:7733 did not answer", "handshake failed: ... revoked").
 const REASONS: [RegExp, string][] = [
   [
     /revok/i,

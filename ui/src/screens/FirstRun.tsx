@@ -74,7 +74,7 @@ function JoinForm({ onReady, onBack }: { onReady: () => void; onBack: () => void
       <PlainField id={`${id}-code`} name="code" label={LABELS.code} value={v.code} onChange={set('code')} error={s.fieldErr('code')} autoFocus autoComplete="off" className="mono" />
       <PlainField id={`${id}-device`} name="device" label={LABELS.device} hint="e.g. Northside desk 2" value={v.device} onChange={set('device')} error={s.fieldErr('device')} />
       <PlainField id={`${id}-branch`} name="branch" label={LABELS.branch} hint="The branch this computer sits in, e.g. NOR" value={v.branch} onChange={set('branch')} error={s.fieldErr('branch')} />
-      <PlainField id={`${id}-peer`} name="peer" label={`${LABELS.peer} (optional)`} hint="host:port, only needed when it is not on this network, e.g. 192.0.2.10:7455" value={v.peer} onChange={set('peer')} error={s.fieldErr('peer')} />
+      <PlainField id={`${id}-peer`} name="peer" label={`${LABELS.peer} (optional)`} hint="host:port, only needed when it is not on this network, e.g. 192.0.2.10:7733" value={v.peer} onChange={set('peer')} error={s.fieldErr('peer')} />
       <FormError error={s.error} fields={['code', 'device', 'branch', 'peer']} />
       {s.busy && <p role="status">Joining… contacting the other device.</p>}
       <div className="actions">

@@ -153,7 +153,7 @@ function AddPeer() {
     <form className="schema-form inline-form" onSubmit={submit} noValidate>
       <div className={`field${fe ? ' has-error' : ''}`}>
         <label htmlFor={`${id}-addr`}>Add a peer address</label>
-        <input id={`${id}-addr`} name="addr" value={addr} placeholder="host:port, e.g. 192.0.2.10:7455" onChange={(e) => setAddr(e.target.value)} aria-invalid={fe ? true : undefined} />
+        <input id={`${id}-addr`} name="addr" value={addr} placeholder="host:port, e.g. 192.0.2.10:7733" onChange={(e) => setAddr(e.target.value)} aria-invalid={fe ? true : undefined} />
         <small className="hint">Only needed for branches on another network (the local network is found by itself).</small>
         {fe && (
           <p className="field-error" data-testid="field-error-addr">

@@ -436,6 +436,14 @@ impl<'a> Reader<'a> {
         }
         Err(SyncError::Malformed("integer is too long"))
     }
+    /// A number of documents a message claims (not elements that follow it), bounded.
+    fn doc_count(&mut self) -> Result<u64, SyncError> {
+        let n = self.var()?;
+        if n > MAX_COUNT {
+            return Err(SyncError::Malformed("document count over the limit"));
+        }
+        Ok(n)
+    }
     /// A count that is bounded and could fit in what is left (every element takes
     /// at least one byte).
     fn count(&mut self) -> Result<usize, SyncError> {
@@ -638,10 +646,7 @@ impl SyncMsg {
                 let device_id = r.name()?.to_string();
                 let round = r.round()?;
                 let root = r.digest()?;
-                let doc_count = r.var()?;
-                if doc_count > MAX_COUNT {
-                    return Err(SyncError::Malformed("document count over the limit"));
-                }
+                let doc_count = r.doc_count()?;
                 let reply = match r.u8()? {
                     0 => false,
                     1 => true,
@@ -667,10 +672,7 @@ impl SyncMsg {
                     let prefix = r.prefix()?;
                     items.push(match kind {
                         ITEM_FINGERPRINT => {
-                            let count = r.var()?;
-                            if count > MAX_COUNT {
-                                return Err(SyncError::Malformed("document count over the limit"));
-                            }
+                            let count = r.doc_count()?;
                             ReconItem::Fingerprint {
                                 prefix,
                                 count,
@@ -687,10 +689,7 @@ impl SyncMsg {
                             ReconItem::List { prefix, docs }
                         }
                         ITEM_FINGERPRINT_SHORT => {
-                            let count = r.var()?;
-                            if count > MAX_COUNT {
-                                return Err(SyncError::Malformed("document count over the limit"));
-                            }
+                            let count = r.doc_count()?;
                             ReconItem::FingerprintShort {
                                 prefix,
                                 count,

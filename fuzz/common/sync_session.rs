@@ -72,10 +72,10 @@ impl Replica {
 }
 
 impl DocSource for Replica {
-    fn manifest(&self) -> Manifest {
+    fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
         let mut m = self.template.manifest.clone();
         m.extend(manifest_of(&self.own));
-        m
+        std::borrow::Cow::Owned(m)
     }
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
         if !self.own.contains_key(id) {

@@ -183,11 +183,12 @@ fn harness_replicas_converge_unharmed() {
     assert!(p.queue.is_empty(), "still talking after {} frames", p.delivered);
     assert!(p.sa.is_caught_up() && p.sb.is_caught_up());
     assert_eq!(
-        branchline_core::sync::DocSource::manifest(&p.a),
+        branchline_core::sync::DocSource::manifest(&p.a).into_owned(),
         branchline_core::sync::DocSource::manifest(&p.b)
+            .into_owned()
             .into_iter()
             .filter(|(id, _)| *id != sync_harness::refused_by_a())
-            .collect()
+            .collect::<branchline_core::sync::Manifest>()
     );
     assert!(p.delivered > 5, "only {} frames", p.delivered);
 }

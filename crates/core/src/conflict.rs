@@ -8,7 +8,7 @@
 //! change (cancel a booking, write the asset's field, adjust or reverse stock) that
 //! makes the rule stop firing everywhere it merges.
 
-use crate::doc::{change_of_op, field_values, movement_delta, read_records, Record};
+use crate::doc::{change_of_op, field_values, movement_delta, read_record, read_records, Record};
 use crate::docid::DocId;
 use crate::hours::parse_datetime;
 use crate::schema::Kind;
@@ -17,7 +17,7 @@ use crate::value::Value;
 use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -94,6 +94,52 @@ pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
         .flat_map(|k| read_records(doc, *k))
         .collect();
     detect_among(id, doc, &records)
+}
+
+/// [`detect`] after a change that touched only the `changed` records, given the
+/// document's conflicts before it. The inventory holds every asset and movement of
+/// the library system, so its rules re-run only where the change can have moved
+/// them: the asset rule for the assets changed, the stock rule when a movement or
+/// stock item changed. The other documents are small and bounded: their rules
+/// re-run whole. Gives what `detect` gives.
+pub fn detect_changed(
+    id: &DocId,
+    doc: &Automerge,
+    changed: &BTreeSet<(Kind, String)>,
+    before: &[Conflict],
+) -> Vec<Conflict> {
+    if *id != DocId::Inventory {
+        return detect(id, doc);
+    }
+    let assets: BTreeSet<&str> = changed
+        .iter()
+        .filter(|(k, _)| *k == Kind::Asset)
+        .map(|(_, r)| r.as_str())
+        .collect();
+    let stock = changed
+        .iter()
+        .any(|(k, _)| matches!(k, Kind::Movement | Kind::StockItem));
+    let mut out: Vec<Conflict> = before
+        .iter()
+        .filter(|c| match c.kind {
+            ConflictKind::AssetField => !assets.contains(c.record.as_str()),
+            ConflictKind::NegativeStock => !stock,
+            ConflictKind::DoubleBooking | ConflictKind::DuplicateNumber => false,
+        })
+        .cloned()
+        .collect();
+    let changed_assets: Vec<Record> = assets
+        .iter()
+        .filter_map(|a| read_record(doc, Kind::Asset, a))
+        .collect();
+    out.extend(asset_fields(id, doc, changed_assets.iter()));
+    if stock {
+        let movements = read_records(doc, Kind::Movement);
+        let items = read_records(doc, Kind::StockItem);
+        out.extend(negative_stock(id, movements.iter(), items.iter()));
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 /// [`detect`], given the document's records already read (`doc::read_all`, or at
@@ -552,5 +598,105 @@ mod tests {
             false,
         );
         assert!(detect(&id, &a).is_empty());
+    }
+
+    /// Merges into an inventory with standing conflicts: re-running the rules only
+    /// where a merge changed records lists exactly what a whole re-run lists.
+    #[test]
+    fn rules_rerun_on_changed_records_agree_with_a_whole_rerun() {
+        let id = DocId::Inventory;
+        let mut base = new_doc(&id, &actor(1)).unwrap();
+        for n in 0..6 {
+            put(
+                &mut base,
+                Kind::Asset,
+                &format!("x{n}"),
+                fields([("tag", format!("A{n}").into()), ("branch", "CEN".into())]),
+                true,
+            );
+        }
+        let mv = |k: &str, q: i64| {
+            fields([
+                ("item", "toner".into()),
+                ("branch", "CEN".into()),
+                ("kind", k.into()),
+                ("qty", q.into()),
+            ])
+        };
+        put(&mut base, Kind::Movement, "m0", mv("receive", 3), true);
+        let mut a = base.fork().with_actor(actor(2));
+        let mut b = base.fork().with_actor(actor(3));
+        let mut c = base.fork().with_actor(actor(4));
+        // Two standing conflicts (x0's branch, the toner) from a and b...
+        put(
+            &mut a,
+            Kind::Asset,
+            "x0",
+            fields([("branch", "NOR".into())]),
+            false,
+        );
+        put(
+            &mut b,
+            Kind::Asset,
+            "x0",
+            fields([("branch", "SOU".into())]),
+            false,
+        );
+        put(&mut a, Kind::Movement, "m1", mv("issue", 2), true);
+        put(&mut b, Kind::Movement, "m2", mv("issue", 2), true);
+        // ...then c, apart: a new clash on x1, a settlement of x0, an unrelated edit.
+        put(
+            &mut c,
+            Kind::Asset,
+            "x1",
+            fields([("status", "retired".into())]),
+            false,
+        );
+        put(
+            &mut a,
+            Kind::Asset,
+            "x1",
+            fields([("status", "in-repair".into())]),
+            false,
+        );
+        put(
+            &mut c,
+            Kind::Asset,
+            "x3",
+            fields([("notes", "dusty".into())]),
+            false,
+        );
+        let mut steps: Vec<Automerge> = vec![a.clone(), b.clone(), c.clone()];
+        let mut doc = base.clone();
+        let mut standing = detect(&id, &doc);
+        for other in &mut steps {
+            let before = doc.get_heads();
+            doc.merge(other).unwrap();
+            let changed = crate::doc::changed_records(&doc, &before, &doc.get_heads()).unwrap();
+            let incremental = detect_changed(&id, &doc, &changed, &standing);
+            assert_eq!(incremental, detect(&id, &doc));
+            standing = incremental;
+        }
+        assert_eq!(standing.len(), 3, "x0 branch, x1 status, toner: {standing:?}");
+        // A local settlement of x0 and of the toner, as changes go: rules agree again.
+        let before = doc.get_heads();
+        put(
+            &mut doc,
+            Kind::Asset,
+            "x0",
+            fields([("branch", "SOU".into())]),
+            false,
+        );
+        put(
+            &mut doc,
+            Kind::Movement,
+            "m2",
+            fields([("cancelled", true.into())]),
+            false,
+        );
+        let changed = crate::doc::changed_records(&doc, &before, &doc.get_heads()).unwrap();
+        let incremental = detect_changed(&id, &doc, &changed, &standing);
+        assert_eq!(incremental, detect(&id, &doc));
+        assert_eq!(incremental.len(), 1);
     }
 }

@@ -88,6 +88,21 @@ pub fn parse_closures(s: &str) -> Result<Vec<NaiveDate>, String> {
 }
 
 pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
+    // Stored times are always `YYYY-MM-DDTHH:MM`: read those by hand (conflict rules
+    // parse every booking's times after each merge); anything else through chrono.
+    let b = s.as_bytes();
+    if b.len() == 16 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        if let (Some(y), Some(mo), Some(d), Some(h), Some(mi)) =
+            (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16))
+        {
+            return NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_opt(h, mi, 0);
+        }
+    }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()
 }
 
@@ -125,5 +140,29 @@ mod tests {
         assert_eq!(h.on(d, &[d]), None);
         assert_eq!(parse_closures("2026-12-25, 2026-12-26").map(|v| v.len()), Ok(2));
         assert!(parse_closures("25/12").is_err());
+    }
+
+    #[test]
+    fn datetimes_read_by_hand_agree_with_chrono() {
+        for s in [
+            "2026-11-28T10:15",
+            "2024-02-29T00:00",
+            "2025-02-29T10:00",
+            "2026-13-01T10:00",
+            "2026-11-28T24:00",
+            "2026-11-28T23:60",
+            "2026-11-28 10:15",
+            "2026-11-28T1015",
+            "2026-1-28T10:15",
+            "+026-11-28T10:15",
+            "2026-11-28T10:15:00",
+            "",
+        ] {
+            assert_eq!(
+                parse_datetime(s),
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok(),
+                "{s}"
+            );
+        }
     }
 }

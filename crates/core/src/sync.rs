@@ -67,7 +67,7 @@ use crate::docid::{BadDocId, DocId};
 use automerge::sync::{self as am, SyncDoc};
 use automerge::{Automerge, AutomergeError, ChangeHash};
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];
@@ -248,11 +248,24 @@ struct Index {
 
 impl Index {
     fn build(manifest: &Manifest, excluded: &BTreeSet<DocId>) -> Index {
+        Self::build_with(manifest, excluded, &mut HashMap::new())
+    }
+
+    /// `build`, remembering each document's position key in `keys`: a session
+    /// builds its index on every message, and hashing a thousand ids each time cost
+    /// more than the rest of the build.
+    fn build_with(
+        manifest: &Manifest,
+        excluded: &BTreeSet<DocId>,
+        keys: &mut HashMap<DocId, Digest>,
+    ) -> Index {
         let mut entries: Vec<Entry> = manifest
             .iter()
             .filter(|(id, _)| !excluded.contains(*id))
             .map(|(id, digest)| {
-                let key: Digest = Sha256::digest(id.to_string().as_bytes()).into();
+                let key: Digest = *keys
+                    .entry(id.clone())
+                    .or_insert_with(|| Sha256::digest(id.to_string().as_bytes()).into());
                 let mut first = [0u8; 8];
                 first.copy_from_slice(&key[..8]);
                 Entry {
@@ -791,7 +804,7 @@ impl SyncMsg {
 /// its store; the session never keeps a document.
 pub trait DocSource {
     /// Every document this replica holds, with its heads digest.
-    fn manifest(&self) -> Manifest;
+    fn manifest(&self) -> std::borrow::Cow<'_, Manifest>;
     /// A document, if this replica holds it.
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge>;
     /// Create a document the peer has and this replica lacks: its skeleton
@@ -866,6 +879,8 @@ pub struct Session {
     excluded: BTreeSet<DocId>,
     /// [`LEAF`], lowered by tests to make prefixes split with few documents.
     leaf: u64,
+    /// Documents' position keys in the index, computed once per session.
+    keys: std::cell::RefCell<HashMap<DocId, Digest>>,
     stats: SyncStats,
 }
 
@@ -943,6 +958,7 @@ impl Session {
             active: BTreeMap::new(),
             excluded: BTreeSet::new(),
             leaf: LEAF,
+            keys: Default::default(),
             stats: SyncStats::default(),
         }
     }
@@ -1707,7 +1723,7 @@ impl Session {
     }
 
     fn index<S: DocSource + ?Sized>(&self, src: &S) -> Index {
-        Index::build(&src.manifest(), &self.excluded)
+        Index::build_with(&src.manifest(), &self.excluded, &mut self.keys.borrow_mut())
     }
 
     fn next_request(&mut self) -> u64 {
@@ -1942,8 +1958,8 @@ mod tests {
     }
 
     impl DocSource for Replica {
-        fn manifest(&self) -> Manifest {
-            manifest_of(&self.docs)
+        fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
+            std::borrow::Cow::Owned(manifest_of(&self.docs))
         }
         fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
             self.docs.get_mut(id)

@@ -33,8 +33,17 @@ use std::path::{Path, PathBuf};
 
 pub use branchline_store::Filter as ListFilter;
 
-/// A replica compacts a document's appended changes into a snapshot past this many.
-const COMPACT_AFTER: i64 = 64;
+/// Past how many appended changes a document's changes are folded into a snapshot.
+/// Loading a snapshot is several times faster than replaying the changes, and saving
+/// one costs in proportion to the document: the large, long-lived documents fold
+/// rarely, the small bounded ones (a day of bookings, a month of use) soon, so the
+/// documents a merge touches load fast.
+fn compact_after(id: &DocId) -> i64 {
+    match id {
+        DocId::Inventory | DocId::System => 64,
+        _ => 16,
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Identity {
@@ -71,7 +80,7 @@ struct Loaded {
     doc: Automerge,
     /// Highest change sequence number of the store already applied.
     seq: i64,
-    /// Change rows stored after the snapshot: past COMPACT_AFTER they are folded in.
+    /// Change rows stored after the snapshot: past `compact_after` they are folded in.
     stored: i64,
 }
 
@@ -83,6 +92,8 @@ pub struct Node {
     actor: ActorId,
     clock: Clock,
     staff: Option<String>,
+    /// The sync manifest parsed, with the store's manifest generation it came from.
+    manifest: Option<(u64, branchline_core::sync::Manifest)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,8 +249,14 @@ fn reindex_records(
             })?;
         }
     }
-    // Every document kind with a conflict rule; `detect` is empty for the others.
-    tx.set_conflicts(&key, &conflict::detect(id, doc))?;
+    // Every document kind with a conflict rule; empty for the others. The inventory's
+    // rules re-run only for what changed, beside the conflicts it already had.
+    let before = if *id == DocId::Inventory {
+        tx.conflicts_of(&key)?
+    } else {
+        Vec::new()
+    };
+    tx.set_conflicts(&key, &conflict::detect_changed(id, doc, changed, &before))?;
     if changed.iter().any(|(k, _)| *k == Kind::Movement) {
         tx.set_stock_levels(&stock_levels_of(doc))?;
     }
@@ -286,7 +303,7 @@ impl W<'_, '_> {
             }
             self.docs.insert(id.clone(), Loaded { doc, seq, stored: 1 });
         } else if let Some(l) = self.docs.get_mut(id) {
-            if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
+            if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
                 let saved = l.doc.save();
                 self.tx.compact(&id.to_string(), &saved, l.seq)?;
                 // Rebuilt from its snapshot, the document is laid out compactly again;
@@ -769,6 +786,7 @@ impl Node {
             actor,
             clock: Clock::System,
             staff: None,
+            manifest: None,
         })
     }
 
@@ -836,6 +854,7 @@ impl Node {
             actor,
             clock: Clock::System,
             staff: None,
+            manifest: None,
         })
     }
 
@@ -1640,7 +1659,7 @@ impl Node {
                 }
                 l.stored += fresh.len() as i64;
                 record_heads(tx, &bd.id, &l.doc)?;
-                if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
+                if l.stored > compact_after(&bd.id) && l.doc.get_missing_deps(&[]).is_empty() {
                     tx.compact(&key, &l.doc.save(), l.seq)?;
                     l.stored = 0;
                 }

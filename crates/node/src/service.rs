@@ -247,8 +247,8 @@ async fn run_session(
     (mut tx, mut rx): (SendStream, RecvStream),
     mut stop: watch::Receiver<bool>,
     once: bool,
+    started: std::time::Instant,
 ) -> Result<SyncSummary> {
-    let started = std::time::Instant::now();
     let peer = conn
         .peer()
         .map(|p| p.device_id.clone())
@@ -475,6 +475,9 @@ async fn run_session(
             status.as_deref(),
         );
     }
+    // Both sides agree and what arrived is stored: the stream's closing handshake
+    // below (which waits for the peer's acknowledgement) is not part of the sync.
+    let millis = started.elapsed().as_millis() as u64;
     if result.is_ok() {
         let _ = branchline_net::endpoint::finish(&mut tx).await;
         conn.close(close_code::NORMAL, "done");
@@ -486,7 +489,7 @@ async fn run_session(
         changes_sent: stats.change_chunks_sent,
         bytes_sent: stats.bytes_sent,
         bytes_received: stats.bytes_received,
-        millis: started.elapsed().as_millis() as u64,
+        millis,
     })
 }
 
@@ -584,7 +587,8 @@ impl Service {
                             return;
                         }
                         if let Ok(streams) = conn.accept_bi().await {
-                            let _ = run_session(sh, conn, streams, stop_rx, false).await;
+                            let _ = run_session(sh, conn, streams, stop_rx, false, std::time::Instant::now())
+                                .await;
                         }
                     });
                 }
@@ -670,7 +674,15 @@ impl Service {
                         tokio::spawn(async move {
                             match dial(&ep, addr).await {
                                 Ok((conn, streams)) => {
-                                    let _ = run_session(sh, conn, streams, stop_rx, false).await;
+                                    let _ = run_session(
+                                        sh,
+                                        conn,
+                                        streams,
+                                        stop_rx,
+                                        false,
+                                        std::time::Instant::now(),
+                                    )
+                                    .await;
                                 }
                                 Err(e) => {
                                     let mut node = lock(&sh.node);
@@ -800,11 +812,8 @@ pub async fn sync_once(
             }
         }
     });
-    let out = run_session(sh, conn, streams, stop_rx, true).await.map(|mut s| {
-        // From the first packet to both sides agreeing, handshake included.
-        s.millis = started.elapsed().as_millis() as u64;
-        s
-    });
+    // Timed from the first packet (handshake included) to both sides agreeing.
+    let out = run_session(sh, conn, streams, stop_rx, true, started).await;
     reporter.abort();
     ep.close(close_code::NORMAL, "done");
     tokio::time::timeout(Duration::from_secs(2), ep.wait_idle())

@@ -6,8 +6,8 @@
 //! session has applied it through automerge, which checks every change.
 
 use crate::{
-    load, load_changes, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError, Result,
-    COMPACT_AFTER,
+    compact_after, load, load_changes, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError,
+    Result,
 };
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
@@ -25,15 +25,22 @@ pub struct NodeSource<'a> {
 impl Node {
     /// Every document's heads digest, from the store (no document is loaded).
     pub fn manifest(&mut self) -> Result<Manifest> {
-        let rows = self.store.read(|tx| Ok::<_, NodeError>(tx.manifest()?))?;
-        Ok(rows
-            .into_iter()
+        if let (Some(g), Some((cached, m))) = (self.store.manifest_generation()?, &self.manifest) {
+            if g == *cached {
+                return Ok(m.clone());
+            }
+        }
+        let (generation, rows) = self.store.manifest()?;
+        let m: Manifest = rows
+            .iter()
             .filter_map(|(id, d)| {
                 let id: DocId = id.parse().ok()?;
-                let d: [u8; 32] = d.try_into().ok()?;
+                let d: [u8; 32] = d.as_slice().try_into().ok()?;
                 Some((id, d))
             })
-            .collect())
+            .collect();
+        self.manifest = Some((generation, m.clone()));
+        Ok(m)
     }
 
     /// The documents as a sync session sees them. Call `finish` when the session has
@@ -135,7 +142,7 @@ impl NodeSource<'_> {
                         reindex_doc(tx, id, &l.doc)?;
                     }
                 }
-                if l.stored > COMPACT_AFTER && l.doc.get_missing_deps(&[]).is_empty() {
+                if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
                     tx.compact(&key, &l.doc.save(), l.seq)?;
                     l.stored = 0;
                 }
@@ -151,8 +158,8 @@ impl NodeSource<'_> {
 }
 
 impl DocSource for NodeSource<'_> {
-    fn manifest(&self) -> Manifest {
-        self.manifest.clone()
+    fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
+        std::borrow::Cow::Borrowed(&self.manifest)
     }
 
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {

@@ -10,6 +10,7 @@ use branchline_core::doc::Record;
 use branchline_core::schema::Kind;
 use branchline_core::Fields;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct Store {
     conn: Connection,
+    heads: Option<HeadsCache>,
+    heads_generation: u64,
+}
+
+/// The sync manifest (document id → heads digest) kept in memory: a sync session
+/// consults it on every message, and reading a thousand rows each time cost more
+/// than handling the message. Own commits update it through the transaction's log;
+/// a commit by another connection (a CLI beside the daemon) changes SQLite's
+/// `data_version`, which drops it.
+struct HeadsCache {
+    data_version: i64,
+    digests: BTreeMap<String, Vec<u8>>,
 }
 
 /// A stored document: its snapshot and the changes after it.
@@ -141,7 +154,11 @@ impl Store {
                 tx.commit().map_err(StoreError::from_sql)?;
             }
         }
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            heads: None,
+            heads_generation: 0,
+        })
     }
 
     /// Run `f` in one immediate (write-locking) transaction; commit if it succeeds.
@@ -153,9 +170,63 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| E::from(StoreError::from_sql(e)))?;
-        let out = f(&Tx { tx: &tx })?;
+        let t = Tx {
+            tx: &tx,
+            heads_written: Default::default(),
+        };
+        let out = f(&t)?;
+        let written = t.heads_written.into_inner();
         tx.commit().map_err(|e| E::from(StoreError::from_sql(e)))?;
+        if !written.is_empty() {
+            self.heads_generation += 1;
+            if let Some(cache) = &mut self.heads {
+                cache.digests.extend(written);
+            }
+        }
         Ok(out)
+    }
+
+    /// A number that changes whenever a heads digest may have changed, or `None`
+    /// when the manifest is not cached (or another connection has written since).
+    pub fn manifest_generation(&mut self) -> Result<Option<u64>> {
+        let Some(cache) = &self.heads else {
+            return Ok(None);
+        };
+        let dv: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if dv != cache.data_version {
+            self.heads = None;
+            self.heads_generation += 1;
+            return Ok(None);
+        }
+        Ok(Some(self.heads_generation))
+    }
+
+    /// Every document's heads digest, by id, and the generation it belongs to.
+    pub fn manifest(&mut self) -> Result<(u64, &BTreeMap<String, Vec<u8>>)> {
+        if self.manifest_generation()?.is_none() {
+            let tx = self.conn.transaction()?;
+            // Read inside the transaction that reads the rows, so a commit by another
+            // connection in between cannot slip past both.
+            let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            let digests = {
+                let mut st = tx.prepare_cached("SELECT doc_id, digest FROM doc_heads")?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<BTreeMap<String, Vec<u8>>>>()?;
+                rows
+            };
+            drop(tx);
+            self.heads_generation += 1;
+            self.heads = Some(HeadsCache {
+                data_version,
+                digests,
+            });
+        }
+        let generation = self.heads_generation;
+        match &self.heads {
+            Some(c) => Ok((generation, &c.digests)),
+            None => Err(StoreError::Damaged("the manifest cache was lost".into())),
+        }
     }
 
     /// Read through the same query helpers outside a write.
@@ -167,7 +238,10 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| E::from(StoreError::from_sql(e)))?;
-        f(&Tx { tx: &tx })
+        f(&Tx {
+            tx: &tx,
+            heads_written: Default::default(),
+        })
     }
 
     pub fn integrity_check(&self) -> Result<String> {
@@ -182,6 +256,8 @@ impl Store {
 
 pub struct Tx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    /// Heads digests this transaction wrote, for the manifest cache once it commits.
+    heads_written: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
 }
 
 fn decode_record(data: String) -> Result<Record> {
@@ -404,18 +480,10 @@ impl Tx<'_> {
         )?;
         st.execute(params![doc_id, heads, digest])
             .map_err(StoreError::from_sql)?;
+        self.heads_written
+            .borrow_mut()
+            .push((doc_id.to_string(), digest.to_vec()));
         Ok(())
-    }
-
-    /// Every document's heads digest, by id.
-    pub fn manifest(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut st = self
-            .tx
-            .prepare_cached("SELECT doc_id, digest FROM doc_heads ORDER BY doc_id")?;
-        let v = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
     }
 
     pub fn heads(&self, doc_id: &str) -> Result<Option<String>> {
@@ -576,6 +644,19 @@ impl Tx<'_> {
         let mut st = self.tx.prepare_cached("SELECT data FROM conflicts ORDER BY id")?;
         let rows = st
             .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))
+            .collect()
+    }
+
+    /// The conflicts listed for one document.
+    pub fn conflicts_of(&self, doc_id: &str) -> Result<Vec<Conflict>> {
+        let mut st = self
+            .tx
+            .prepare_cached("SELECT data FROM conflicts WHERE doc_id = ?1 ORDER BY id")?;
+        let rows = st
+            .query_map([doc_id], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))

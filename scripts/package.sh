@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build the release desktop app and its Linux packages with the Tauri bundler:
-# target/release/bundle/deb/*.deb (and an AppImage where the bundler's AppImage
-# tools are available: it fetches them from the network, which a machine without
-# internet access cannot do; pass BUNDLES=deb there).
+# Build the release desktop app and its Linux packages, without the network:
+# the .deb with the Tauri bundler (target/release/bundle/deb/), then the AppImage from
+# the .deb's files with scripts/appimage.sh (target/release/bundle/appimage/).
+# BUNDLES=deb builds the .deb alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 BUNDLES="${BUNDLES:-deb,appimage}"
-(cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles "$BUNDLES")
-ls -l target/release/bundle/*/ 2>/dev/null || true
+# Tauri's own AppImage bundler downloads its tools from github.com: it only makes the .deb.
+(cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb)
+case ",$BUNDLES," in *,appimage,*) scripts/appimage.sh ;; esac
+B="${CARGO_TARGET_DIR:-target}/release/bundle"
+ls -l "$B"/deb/*.deb "$B"/appimage/*.AppImage 2>/dev/null || true

@@ -2,7 +2,7 @@
 # Install what Branchline needs to build and test on a Debian/Ubuntu machine, once:
 # the system libraries the desktop app builds against (WebKitGTK and friends), the
 # WebDriver and virtual display its end-to-end tests use, iproute2 for the network
-# namespace tests, cargo-nextest, and the npm packages of the UI and the interop check.
+# namespace tests, mksquashfs for the AppImage (and its runtime's tests), cargo-nextest, and the npm packages of the UI and the interop check.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
   pkg-config build-essential
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev
-  webkit2gtk-driver xvfb xauth iproute2
+  webkit2gtk-driver xvfb xauth iproute2 squashfs-tools
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -376,6 +376,62 @@ pub fn export_json(doc: &impl ReadDoc, id: &DocId) -> serde_json::Value {
     serde_json::Value::Object(root)
 }
 
+/// The records some changes (already applied to `doc`) touched, from the changes'
+/// own operations: each operation's object, traced up to its collection. Much
+/// cheaper than [`changed_records`]: automerge's diff walks the whole document
+/// (4 ms on the demo's inventory for a one-field change), this reads only the
+/// changes. `None` when a change works on the document's root (its skeleton) or an
+/// object `doc` cannot place, which calls for indexing it all.
+pub fn records_touched(
+    doc: &Automerge,
+    changes: &[automerge::Change],
+) -> Option<std::collections::BTreeSet<(Kind, String)>> {
+    use automerge::legacy::{Key, ObjectId};
+    use automerge::Prop;
+    let mut objects = std::collections::BTreeSet::new();
+    // Operations on a collection map itself: the key is the record's id.
+    let mut direct = Vec::new();
+    for c in changes {
+        for op in c.decode().operations {
+            match op.obj {
+                ObjectId::Root => return None,
+                ObjectId::Id(id) => {
+                    let obj = format!("{}@{}", id.0, id.1);
+                    if let Key::Map(k) = &op.key {
+                        direct.push((obj.clone(), k.to_string()));
+                    }
+                    objects.insert(obj);
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    let mut collections = std::collections::BTreeMap::new();
+    for obj in &objects {
+        let (ex, _) = doc.import(obj).ok()?;
+        let path = doc.parents(&ex).ok()?.path();
+        let kind = match path.first() {
+            Some((_, Prop::Map(c))) => Kind::parse(c)?,
+            _ => return None,
+        };
+        match path.get(1) {
+            Some((_, Prop::Map(rid))) => {
+                out.insert((kind, rid.clone()));
+            }
+            Some(_) => return None,
+            None => {
+                collections.insert(obj.clone(), kind);
+            }
+        }
+    }
+    for (obj, key) in direct {
+        if let Some(kind) = collections.get(&obj) {
+            out.insert((*kind, key));
+        }
+    }
+    Some(out)
+}
+
 /// The records a span of history touched, from automerge's diff between two sets of
 /// heads: lets a merge re-index only what changed. `None` when something outside
 /// the records changed (a new document), which calls for indexing it all.
@@ -550,6 +606,119 @@ mod tests {
             [(Kind::Asset, "y".to_string()), (Kind::Vendor, "v".to_string())].into();
         assert_eq!(changed, want);
         assert!(changed_records(&a, &[], &after).is_none());
+    }
+
+    /// Records named from the changes' operations are those automerge's diff names,
+    /// for new records, field edits, work-log entries, concurrent edits and text.
+    #[test]
+    fn records_touched_agrees_with_the_diff() {
+        let mut a = new_doc(&DocId::Inventory, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        put_record(&mut tx, Kind::Asset, "x", &fields([("tag", "A".into())]), true).unwrap();
+        put_record(&mut tx, Kind::Asset, "y", &fields([("tag", "B".into())]), true).unwrap();
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        let before = a.get_heads();
+        let mut tx = a.transaction();
+        put_record(
+            &mut tx,
+            Kind::Asset,
+            "y",
+            &fields([("status", "lost".into())]),
+            false,
+        )
+        .unwrap();
+        put_record(
+            &mut tx,
+            Kind::Vendor,
+            "v",
+            &fields([("name", "Acme".into())]),
+            true,
+        )
+        .unwrap();
+        tx.commit();
+        let mut tx = b.transaction();
+        put_record(
+            &mut tx,
+            Kind::Asset,
+            "x",
+            &fields([("status", "in-repair".into())]),
+            false,
+        )
+        .unwrap();
+        put_record(
+            &mut tx,
+            Kind::Asset,
+            "y",
+            &fields([("status", "deployed".into())]),
+            false,
+        )
+        .unwrap();
+        tx.commit();
+        let b_changes = b.get_changes(&before);
+        a.apply_changes(b_changes.clone()).unwrap();
+        let after = a.get_heads();
+        let mut all = a.get_changes(&before);
+        all.sort_by_key(|c| c.hash());
+        let from_diff = changed_records(&a, &before, &after).unwrap();
+        assert_eq!(records_touched(&a, &all), Some(from_diff.clone()));
+        assert_eq!(from_diff.len(), 3, "{from_diff:?}");
+        // Only b's change: x and y.
+        let want: std::collections::BTreeSet<(Kind, String)> =
+            [(Kind::Asset, "x".to_string()), (Kind::Asset, "y".to_string())].into();
+        assert_eq!(records_touched(&a, &b_changes), Some(want));
+
+        // A ticket's work log and a page's text live below the record.
+        let mut t = new_doc(&DocId::Tickets("2026-11".into()), &actor(1)).unwrap();
+        let mut tx = t.transaction();
+        put_record(
+            &mut tx,
+            Kind::Ticket,
+            "t",
+            &fields([("summary", "jam".into())]),
+            true,
+        )
+        .unwrap();
+        tx.commit();
+        let before = t.get_heads();
+        let mut tx = t.transaction();
+        append_work(&mut tx, "t", &fields([("text", "cleared".into())])).unwrap();
+        tx.commit();
+        let changes = t.get_changes(&before);
+        let want = changed_records(&t, &before, &t.get_heads()).unwrap();
+        assert_eq!(records_touched(&t, &changes), Some(want));
+
+        let page_id = "6f1c2b8e-0000-4000-8000-000000000001";
+        let mut p = new_doc(&DocId::Page(page_id.into()), &actor(1)).unwrap();
+        let mut tx = p.transaction();
+        put_record(
+            &mut tx,
+            Kind::Page,
+            page_id,
+            &fields([("text", "Printers: restart".into())]),
+            true,
+        )
+        .unwrap();
+        tx.commit();
+        let before = p.get_heads();
+        let mut tx = p.transaction();
+        put_record(
+            &mut tx,
+            Kind::Page,
+            page_id,
+            &fields([("text", "Printers: restart first".into())]),
+            false,
+        )
+        .unwrap();
+        tx.commit();
+        let changes = p.get_changes(&before);
+        let want = changed_records(&p, &before, &p.get_heads()).unwrap();
+        assert_eq!(want.len(), 1);
+        assert_eq!(records_touched(&p, &changes), Some(want));
+
+        // The skeleton works on the root: index the whole document.
+        let fresh = new_doc(&DocId::Inventory, &actor(3)).unwrap();
+        assert_eq!(records_touched(&fresh, &fresh.get_changes(&[])), None);
     }
 
     #[test]

@@ -98,8 +98,10 @@ const TAG_REFUSE: u8 = 4;
 const TAG_WHOLE: u8 = 5;
 const TAG_WANT: u8 = 6;
 const TAG_DOC_SYNC_PACKED: u8 = 7;
-/// A document of at most this many changes travels whole as its changes.
+/// A document of at most this many changes, holding at most `FEW_OPS` operations,
+/// travels whole as its changes; any other as automerge's `save()`.
 const FEW_CHANGES: usize = 8;
+const FEW_OPS: u64 = 128;
 /// Automerge sync messages and whole documents at least this long are sent
 /// deflated when that saves a 32nd or more.
 const PACK_FROM: usize = 256;
@@ -1453,10 +1455,16 @@ impl Session {
         let Some(doc) = src.doc(&id) else {
             return;
         };
-        // What `Automerge::load` takes: a document of a few changes as those changes
-        // (each compressed by automerge), which is smaller than a saved document's
-        // header and columns; a longer one as automerge's `save()`.
-        let saved = if doc.get_changes_meta(&[]).len() <= FEW_CHANGES {
+        // What `Automerge::load` takes: a document of a few small changes as those
+        // changes (each compressed by automerge), which is smaller than a saved
+        // document's header and columns; a longer or larger one as automerge's
+        // `save()`, which is also several times faster to produce than its changes.
+        let meta = doc.get_changes_meta(&[]);
+        let ops: u64 = meta
+            .iter()
+            .map(|m| (m.max_op + 1).saturating_sub(m.start_op))
+            .sum();
+        let saved = if meta.len() <= FEW_CHANGES && ops <= FEW_OPS {
             doc.get_changes(&[])
                 .into_iter()
                 .flat_map(|mut c| c.bytes().into_owned())

@@ -1665,8 +1665,16 @@ impl Node {
                 }
                 report.changes_new += fresh.len();
                 report.documents += 1;
-                let after = l.doc.get_heads();
-                match doc::changed_records(&l.doc, &before, &after) {
+                // A new document is indexed whole; otherwise just the records touched
+                // by the changes now applied: not those of the bundle, some of which
+                // may wait for their history, while earlier ones that waited may have
+                // just been applied.
+                let touched = if before.is_empty() {
+                    None
+                } else {
+                    doc::records_touched(&l.doc, &l.doc.get_changes(&before))
+                };
+                match touched {
                     Some(changed) => reindex_records(tx, &bd.id, &l.doc, &changed)?,
                     None => {
                         reindex_doc(tx, &bd.id, &l.doc)?;

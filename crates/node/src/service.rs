@@ -616,6 +616,31 @@ impl Service {
             });
         }
 
+        // Checkpoint the WAL from a connection of its own twice a second, so that no
+        // commit (a write at the desk, a batch from a peer) pays for one.
+        {
+            let path = crate::db_path(lock(&shared.node).dir());
+            let mut stop_rx = stop_rx.clone();
+            tasks.spawn(async move {
+                let Ok(cp) = branchline_store::Checkpointer::open(&path) else {
+                    return;
+                };
+                let cp = Arc::new(Mutex::new(cp));
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        _ = stop_rx.changed() => break,
+                        _ = tick.tick() => {}
+                    }
+                    let cp = cp.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        cp.lock().unwrap_or_else(|p| p.into_inner()).run()
+                    })
+                    .await;
+                }
+            });
+        }
+
         // mDNS: advertise, and treat what is found like any other address.
         let (discovery, mut found) = if opts.mdns.enabled {
             let port = endpoint.local_addr().map_err(net)?.port();

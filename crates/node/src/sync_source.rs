@@ -133,7 +133,12 @@ impl NodeSource<'_> {
                         "a peer sent document {key} with another document's contents"
                     )));
                 }
-                match doc::changed_records(&l.doc, &stored_heads, &l.doc.get_heads()) {
+                let touched = if stored_heads.is_empty() {
+                    None
+                } else {
+                    doc::records_touched(&l.doc, &fresh)
+                };
+                match touched {
                     Some(recs) => {
                         reindex_records(tx, id, &l.doc, &recs)?;
                         record_heads(tx, id, &l.doc)?;

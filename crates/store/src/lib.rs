@@ -112,6 +112,30 @@ fn index_search(r: &Record) -> String {
     s
 }
 
+/// Pages of WAL (4 KiB each) past which a commit checkpoints: 64 MiB.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16384;
+
+/// Copies the WAL into the database from its own connection, off the write path.
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    pub fn open(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open(path).map_err(StoreError::from_sql)?;
+        Ok(Checkpointer { conn })
+    }
+
+    /// A passive checkpoint: copies what it can without waiting for readers or
+    /// writers, so it never holds up a write. Returns the WAL's frames and how many
+    /// of them are now in the database.
+    pub fn run(&self) -> Result<(i64, i64)> {
+        Ok(self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })?)
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the replica database and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
@@ -137,6 +161,13 @@ impl Store {
         // Room for a merge's index pages in memory, so a large transaction does not
         // spill (and later rewrite) pages into the WAL before it commits.
         conn.pragma_update(None, "cache_size", -16384)?;
+        // SQLite copies the WAL into the database (a checkpoint, with its own fsync)
+        // inside whichever commit first finds the WAL past the threshold: 1000 pages
+        // by default, every few merges. A running node checkpoints from another
+        // connection instead (`Checkpointer`), so commits only append; this larger
+        // threshold bounds the WAL of a process that does not, and closing the last
+        // connection checkpoints what is left.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         conn.set_prepared_statement_cache_capacity(64);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
@@ -803,6 +834,42 @@ mod tests {
         assert_eq!(c.snapshot.as_deref(), Some(b"snap".as_slice()));
         assert!(c.changes.is_empty());
         assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn commits_leave_the_wal_to_the_checkpointer_and_the_manifest_follows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.sqlite3");
+        let mut s = Store::open(&path).unwrap();
+        assert!(s.manifest().unwrap().1.is_empty());
+        // 5 MB in 50 commits: past SQLite's default threshold (1000 pages, 4 MB).
+        for i in 0..50 {
+            s.write(|tx| {
+                tx.append_change("system", &format!("h{i}"), &vec![i as u8; 100_000])?;
+                tx.set_heads("system", &format!("h{i}"), &[i as u8; 32])
+            })
+            .unwrap();
+        }
+        // Own commits kept the cached manifest current.
+        let (g1, m) = s.manifest().unwrap();
+        assert_eq!(m.get("system"), Some(&vec![49u8; 32]));
+        // A commit by another connection drops it; the next read sees that write.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute(
+                "UPDATE doc_heads SET digest = ?1 WHERE doc_id = 'system'",
+                [vec![42u8; 32]],
+            )
+            .unwrap();
+        assert_eq!(s.manifest_generation().unwrap(), None);
+        let (g2, m) = s.manifest().unwrap();
+        assert_ne!(g1, g2);
+        assert_eq!(m.get("system"), Some(&vec![42u8; 32]));
+        // No commit checkpointed (the WAL holds all 5 MB); the checkpointer copies
+        // every frame.
+        let (frames, copied) = Checkpointer::open(&path).unwrap().run().unwrap();
+        assert!(frames > 1200, "{frames} frames in the WAL");
+        assert_eq!(copied, frames);
     }
 
     #[test]

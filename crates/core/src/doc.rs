@@ -111,6 +111,22 @@ pub fn from_scalar(v: &automerge::Value<'_>) -> Value {
     }
 }
 
+/// [`from_scalar`] from a borrowed value, as documents are read: one allocation for
+/// a string rather than two.
+fn from_scalar_ref(v: &automerge::ScalarValueRef<'_>) -> Value {
+    use automerge::ScalarValueRef as S;
+    match v {
+        S::Boolean(b) => Value::Bool(*b),
+        S::Int(i) => Value::Int(*i),
+        S::Uint(u) => Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)),
+        S::Counter(c) => Value::Int(*c),
+        S::Timestamp(t) => Value::Int(*t),
+        S::F64(f) => Value::Int(*f as i64),
+        S::Str(s) => Value::Str(s.to_string()),
+        _ => Value::Null,
+    }
+}
+
 /// Fields that are automerge text objects rather than strings.
 fn is_text_field(kind: Kind, name: &str) -> bool {
     kind == Kind::Page && name == "text"
@@ -226,7 +242,7 @@ fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
         let v = match &item.value {
             automerge::ValueRef::Object(ObjType::Text) => Value::Str(doc.text(item.id()).unwrap_or_default()),
             automerge::ValueRef::Object(_) => continue,
-            other => from_scalar(&other.clone().into()),
+            automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
         };
         fields.insert(item.key.to_string(), v);
     }

@@ -1448,6 +1448,18 @@ impl Node {
         self.store.read(|tx| Ok(load(docs, tx, id, &actor)?.map(f)))
     }
 
+    /// Bring these documents into memory, as a long-running node has the ones it
+    /// works with. Returns how many were found.
+    pub fn preload(&mut self, ids: &[DocId]) -> Result<usize> {
+        let mut found = 0;
+        for id in ids {
+            if self.with_doc(id, |_| ())?.is_some() {
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
     pub fn doc_list(&mut self) -> Result<Vec<DocInfo>> {
         let mut out = Vec::new();
         for id in self.doc_ids()? {

@@ -112,8 +112,8 @@ fn index_search(r: &Record) -> String {
     s
 }
 
-/// Pages of WAL (4 KiB each) past which a commit checkpoints: 64 MiB.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 16384;
+/// Pages of WAL (4 KiB each) past which a commit checkpoints: 16 MiB.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 4096;
 
 /// Copies the WAL into the database from its own connection, off the write path.
 pub struct Checkpointer {

@@ -1203,3 +1203,74 @@ fn converged_replicas_exchange_nothing() {
     );
     assert_eq!(before.0, before.1);
 }
+
+/// Two nodes on one data directory (a daemon and a CLI at the same desk): each
+/// sees every change the other wrote, however often the other folded a document's
+/// changes into a snapshot in between.
+#[test]
+fn a_node_keeps_up_with_compactions_by_another_on_its_directory() {
+    let dir = TempDir::new().unwrap();
+    let mut a = init_system(dir.path(), "dev0").unwrap();
+    let first = a.state_hash().unwrap(); // every document now in a's memory
+    let mut b = Node::open(dir.path()).unwrap();
+    b.set_clock(clock());
+    for i in 0..150 {
+        b.update(
+            Kind::Asset,
+            PRINTERS[0],
+            fields([("notes", format!("note {i} from b").into())]),
+        )
+        .unwrap();
+    }
+    let fresh = Node::open(dir.path()).unwrap().state_hash().unwrap();
+    assert_ne!(fresh, first);
+    assert_eq!(
+        a.state_hash().unwrap(),
+        fresh,
+        "a missed changes b compacted away"
+    );
+    // a writes on top of what it has seen; a fresh reader sees both.
+    a.update(Kind::Asset, PRINTERS[1], fields([("notes", "from a".into())]))
+        .unwrap();
+    let mut reader = Node::open(dir.path()).unwrap();
+    assert_eq!(reader.state_hash().unwrap(), a.state_hash().unwrap());
+    assert_eq!(
+        reader.get(Kind::Asset, PRINTERS[0]).unwrap().str("notes"),
+        Some("note 149 from b")
+    );
+}
+
+/// A merge that folds a document's changes into a snapshot still shows that
+/// document as changed to a node watching the same data directory (the daemon
+/// pushes what a CLI imported).
+#[test]
+fn a_compacting_merge_is_seen_by_a_node_watching_the_directory() {
+    let (_dirs, mut nodes) = three_replicas();
+    for i in 0..80 {
+        nodes[0]
+            .update(
+                Kind::Asset,
+                PRINTERS[0],
+                fields([("notes", format!("note {i}").into())]),
+            )
+            .unwrap();
+    }
+    let bundle = {
+        let summary = nodes[1].summary().unwrap();
+        nodes[0].export_bundle(Some(&summary)).unwrap()
+    };
+    let dir = nodes[1].dir().to_path_buf();
+    let (since, _) = nodes[1].changes_since(i64::MAX).unwrap();
+    let mut cli = Node::open(&dir).unwrap();
+    let report = cli.import_bundle(&bundle).unwrap();
+    assert!(report.changes_new >= 80);
+    let (_, changed) = nodes[1].changes_since(since).unwrap();
+    assert!(
+        changed.contains(&branchline_core::DocId::Inventory),
+        "the watcher missed the merge: {changed:?}"
+    );
+    assert_eq!(
+        nodes[1].state_hash().unwrap(),
+        Node::open(&dir).unwrap().state_hash().unwrap()
+    );
+}

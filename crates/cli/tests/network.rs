@@ -453,10 +453,12 @@ fn conflicts_sorted(dir: &Path) -> Vec<serde_json::Value> {
     v
 }
 
-fn count_changes(db: &Path) -> i64 {
+/// Documents a replica has stored: how far a join has got. (Not change rows: a
+/// replica folds a document's changes into one snapshot now and then.)
+fn count_docs(db: &Path) -> i64 {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     rusqlite::Connection::open_with_flags(db, flags)
-        .and_then(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
+        .and_then(|c| c.query_row("SELECT count(*) FROM doc_heads", [], |r| r.get(0)))
         .unwrap_or(0)
 }
 
@@ -760,11 +762,11 @@ fn big_system(a: &Path) -> i64 {
     total
 }
 
-/// Join `b` through the daemon at `addr` and kill -9 the join once changes have
+/// Join `b` through the daemon at `addr` and kill -9 the join once documents have
 /// started to arrive; resume with `sync --once`, killed too if still going; then one
 /// `sync --once` that must complete.
 fn join_with_kills(tmp: &Path, a: &Path, b: &Path, addr: &str, code: &str) {
-    let a_changes = count_changes(&db_of(a));
+    let a_docs = count_docs(&db_of(a));
     let log = tmp.join("b.log");
     let spawn = |args: &[&str]| {
         let mut cmd = command(&[], b, args, now());
@@ -772,10 +774,10 @@ fn join_with_kills(tmp: &Path, a: &Path, b: &Path, addr: &str, code: &str) {
             .stderr(std::fs::File::create(&log).unwrap());
         Proc::spawn(cmd, format!("branchline {args:?} on b"))
     };
-    // Kill `p` once B holds more than `above` changes; -1 when it finished first.
+    // Kill `p` once B holds more than `above` documents; -1 when it finished first.
     let interrupt = |p: &mut Proc, above: i64| -> i64 {
         let got = wait_until("B receiving changes", Duration::from_secs(90), || {
-            let n = count_changes(&db_of(b));
+            let n = count_docs(&db_of(b));
             if let Some(st) = p.exited() {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 assert!(
@@ -794,9 +796,9 @@ fn join_with_kills(tmp: &Path, a: &Path, b: &Path, addr: &str, code: &str) {
         match got {
             Some(n) => {
                 p.kill9();
-                let after = count_changes(&db_of(b));
+                let after = count_docs(&db_of(b));
                 eprintln!(
-                    "  killed {} with {n}..{after} of {a_changes} changes stored",
+                    "  killed {} with {n}..{after} of {a_docs} documents stored",
                     p.what
                 );
                 after
@@ -811,8 +813,8 @@ fn join_with_kills(tmp: &Path, a: &Path, b: &Path, addr: &str, code: &str) {
         "the join finished before it could be interrupted: make A's data set larger"
     );
     assert!(
-        stored < a_changes,
-        "the join was killed mid-way ({stored} of {a_changes} changes)"
+        stored < a_docs,
+        "the join was killed mid-way ({stored} of {a_docs} documents)"
     );
 
     let mut resumed = spawn(&["sync", "--peer", addr, "--once"]);

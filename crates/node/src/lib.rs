@@ -166,6 +166,16 @@ pub(crate) fn load_changes(doc: &mut Automerge, changes: &[Vec<u8>]) -> Result<(
     Ok(())
 }
 
+/// Bring a document held in memory up to date with what the store has after it:
+/// changes appended since, and a snapshot another process took meanwhile (which may
+/// have folded in changes whose rows are gone).
+pub(crate) fn catch_up(doc: &mut Automerge, stored: &branchline_store::StoredDoc) -> Result<()> {
+    if let Some(s) = &stored.snapshot {
+        doc.load_incremental(s)?;
+    }
+    load_changes(doc, &stored.changes)
+}
+
 /// Load a document into the cache (or bring the cached copy up to date with
 /// changes other processes appended). `None` when the store has no such document.
 fn load<'d>(
@@ -177,7 +187,7 @@ fn load<'d>(
     let key = id.to_string();
     if let Some(l) = docs.get_mut(id) {
         if let Some(stored) = tx.load_doc(&key, l.seq)? {
-            load_changes(&mut l.doc, &stored.changes)?;
+            catch_up(&mut l.doc, &stored)?;
             l.seq = stored.seq;
             l.stored += stored.changes.len() as i64;
         }
@@ -1663,6 +1673,7 @@ impl Node {
                         "document {key} holds the contents of another document"
                     ))));
                 }
+                let prior = l.seq;
                 for c in &mut fresh {
                     // As the bundle carried it: compressed when automerge compresses it,
                     // a fraction of the raw bytes to write.
@@ -1672,8 +1683,11 @@ impl Node {
                 l.stored += fresh.len() as i64;
                 record_heads(tx, &bd.id, &l.doc)?;
                 if l.stored > compact_after(&bd.id) && l.doc.get_missing_deps(&[]).is_empty() {
-                    tx.compact(&key, &l.doc.save(), l.seq)?;
-                    l.stored = 0;
+                    // Folded in up to what was stored before this merge: the rows just
+                    // written stay (the snapshot holds them too), so a node watching
+                    // this data directory sees the document change.
+                    tx.compact(&key, &l.doc.save(), prior)?;
+                    l.stored = fresh.len() as i64;
                 }
                 report.changes_new += fresh.len();
                 report.documents += 1;

@@ -6,7 +6,7 @@
 //! session has applied it through automerge, which checks every change.
 
 use crate::{
-    compact_after, load, load_changes, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError,
+    catch_up, compact_after, load, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError,
     Result,
 };
 use automerge::{Automerge, ChangeHash, ReadDoc};
@@ -118,10 +118,11 @@ impl NodeSource<'_> {
                     .unwrap_or_default();
                 let Some(mut l) = in_memory else { continue };
                 if let Some(stored) = tx.load_doc(&key, l.seq)? {
-                    load_changes(&mut l.doc, &stored.changes)?;
+                    catch_up(&mut l.doc, &stored)?;
                     l.seq = stored.seq;
                 }
                 let fresh = l.doc.get_changes(&stored_heads);
+                let prior = l.seq;
                 for c in &fresh {
                     l.seq = l
                         .seq
@@ -148,8 +149,10 @@ impl NodeSource<'_> {
                     }
                 }
                 if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
-                    tx.compact(&key, &l.doc.save(), l.seq)?;
-                    l.stored = 0;
+                    // Up to what was stored before: the rows just written stay, so a
+                    // node watching this data directory sees the document change.
+                    tx.compact(&key, &l.doc.save(), prior)?;
+                    l.stored = fresh.len() as i64;
                 }
                 docs.insert(id.clone(), l);
             }

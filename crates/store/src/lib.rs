@@ -333,7 +333,16 @@ impl Tx<'_> {
                 .optional()?
                 .unwrap_or((None, 0))
         } else {
-            (None, after_seq)
+            // A snapshot taken past what the caller has read (by another process on
+            // this data directory) may hold changes whose rows it deleted: the
+            // caller gets it too, to merge.
+            self.tx
+                .prepare_cached(
+                    "SELECT snapshot, snapshot_seq FROM documents WHERE doc_id = ?1 AND snapshot_seq > ?2",
+                )?
+                .query_row(params![doc_id, after_seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or((None, after_seq))
         };
         let mut st = self
             .tx
@@ -833,6 +842,13 @@ mod tests {
         let c = s.read(|tx| tx.load_doc("inventory", 0)).unwrap().unwrap();
         assert_eq!(c.snapshot.as_deref(), Some(b"snap".as_slice()));
         assert!(c.changes.is_empty());
+        // A reader that had seen only the first row gets the snapshot that folded
+        // in the second; one that had seen both does not.
+        let behind = s.read(|tx| tx.load_doc("inventory", d.seq - 1)).unwrap().unwrap();
+        assert_eq!(behind.snapshot.as_deref(), Some(b"snap".as_slice()));
+        assert_eq!(behind.seq, d.seq);
+        let level = s.read(|tx| tx.load_doc("inventory", d.seq)).unwrap().unwrap();
+        assert!(level.snapshot.is_none() && level.changes.is_empty());
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 

@@ -1673,7 +1673,6 @@ impl Node {
                         "document {key} holds the contents of another document"
                     ))));
                 }
-                let prior = l.seq;
                 for c in &mut fresh {
                     // As the bundle carried it: compressed when automerge compresses it,
                     // a fraction of the raw bytes to write.
@@ -1683,11 +1682,11 @@ impl Node {
                 l.stored += fresh.len() as i64;
                 record_heads(tx, &bd.id, &l.doc)?;
                 if l.stored > compact_after(&bd.id) && l.doc.get_missing_deps(&[]).is_empty() {
-                    // Folded in up to what was stored before this merge: the rows just
-                    // written stay (the snapshot holds them too), so a node watching
-                    // this data directory sees the document change.
-                    tx.compact(&key, &l.doc.save(), prior)?;
-                    l.stored = fresh.len() as i64;
+                    // Folded in all but the last row just written: that one stays (the
+                    // snapshot holds it too), so a node watching this data directory sees
+                    // the document change.
+                    tx.compact(&key, &l.doc.save(), l.seq - 1)?;
+                    l.stored = 1;
                 }
                 report.changes_new += fresh.len();
                 report.documents += 1;

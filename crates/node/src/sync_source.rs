@@ -122,7 +122,6 @@ impl NodeSource<'_> {
                     l.seq = stored.seq;
                 }
                 let fresh = l.doc.get_changes(&stored_heads);
-                let prior = l.seq;
                 for c in &fresh {
                     l.seq = l
                         .seq
@@ -149,10 +148,11 @@ impl NodeSource<'_> {
                     }
                 }
                 if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
-                    // Up to what was stored before: the rows just written stay, so a
-                    // node watching this data directory sees the document change.
-                    tx.compact(&key, &l.doc.save(), prior)?;
-                    l.stored = fresh.len() as i64;
+                    // Folded in all but the last row just written: that one stays (the
+                    // snapshot holds it too), so a node watching this data directory sees
+                    // the document change.
+                    tx.compact(&key, &l.doc.save(), l.seq - 1)?;
+                    l.stored = 1;
                 }
                 docs.insert(id.clone(), l);
             }

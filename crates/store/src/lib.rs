@@ -681,22 +681,21 @@ impl Tx<'_> {
     }
 
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut st = self.tx.prepare_cached("SELECT data FROM conflicts ORDER BY id")?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))
-            .collect()
+        self.conflicts_where("SELECT data FROM conflicts ORDER BY id", [])
     }
 
     /// The conflicts listed for one document.
     pub fn conflicts_of(&self, doc_id: &str) -> Result<Vec<Conflict>> {
-        let mut st = self
-            .tx
-            .prepare_cached("SELECT data FROM conflicts WHERE doc_id = ?1 ORDER BY id")?;
+        self.conflicts_where(
+            "SELECT data FROM conflicts WHERE doc_id = ?1 ORDER BY id",
+            [doc_id],
+        )
+    }
+
+    fn conflicts_where<P: rusqlite::Params>(&self, sql: &str, args: P) -> Result<Vec<Conflict>> {
+        let mut st = self.tx.prepare_cached(sql)?;
         let rows = st
-            .query_map([doc_id], |r| r.get::<_, String>(0))?
+            .query_map(args, |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Damaged(format!("conflict row: {e}"))))

@@ -5,10 +5,7 @@
 //! same way a bundle import does. Nothing the network sent is written before the
 //! session has applied it through automerge, which checks every change.
 
-use crate::{
-    catch_up, compact_after, load, record_heads, reindex_doc, reindex_records, Loaded, Node, NodeError,
-    Result,
-};
+use crate::{catch_up, conflicts_before, load, merge, Loaded, Merged, Node, NodeError, Result};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
 use branchline_core::sync::{heads_digest, DocSource, Manifest};
@@ -107,54 +104,30 @@ impl NodeSource<'_> {
         }
         let docs = &mut self.node.docs;
         let result = self.node.store.write(|tx| {
+            // What the store holds of each document: changes another process wrote are
+            // loaded first, so every stored head is known to the document.
+            let mut jobs = Vec::with_capacity(changed.len());
             for id in &changed {
                 let key = id.to_string();
-                // What the store already holds: changes another process wrote are
-                // loaded first, so every stored head is known to the document.
-                let in_memory = docs.remove(id);
+                let Some(l) = docs.remove(id) else { continue };
                 let stored_heads: Vec<ChangeHash> = tx
                     .heads(&key)?
                     .map(|h| h.split(',').filter_map(|x| x.parse().ok()).collect())
                     .unwrap_or_default();
-                let Some(mut l) = in_memory else { continue };
-                if let Some(stored) = tx.load_doc(&key, l.seq)? {
-                    catch_up(&mut l.doc, &stored)?;
-                    l.seq = stored.seq;
-                }
-                let fresh = l.doc.get_changes(&stored_heads);
-                for c in &fresh {
-                    l.seq = l
-                        .seq
-                        .max(tx.append_change(&key, &c.hash().to_string(), c.raw_bytes())?);
-                }
-                l.stored += fresh.len() as i64;
-                if doc::doc_self_id(&l.doc).is_some_and(|s| s != key) {
-                    return Err(NodeError::Usage(format!(
-                        "a peer sent document {key} with another document's contents"
-                    )));
-                }
-                let touched = if stored_heads.is_empty() {
-                    None
-                } else {
-                    doc::records_touched(&l.doc, &fresh)
-                };
-                match touched {
-                    Some(recs) => {
-                        reindex_records(tx, id, &l.doc, &recs)?;
-                        record_heads(tx, id, &l.doc)?;
-                    }
-                    None => {
-                        reindex_doc(tx, id, &l.doc)?;
-                    }
-                }
-                if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
-                    // Folded in all but the last row just written: that one stays (the
-                    // snapshot holds it too), so a node watching this data directory sees
-                    // the document change.
-                    tx.compact(&key, &l.doc.save(), l.seq - 1)?;
-                    l.stored = 1;
-                }
-                docs.insert(id.clone(), l);
+                let newer = tx.load_doc(&key, l.seq)?;
+                let before = conflicts_before(tx, id)?;
+                jobs.push(FinishJob {
+                    id,
+                    key,
+                    loaded: l,
+                    newer,
+                    stored_heads,
+                    before,
+                });
+            }
+            // The index rows of every document side by side, then written in order.
+            for m in merge::par_map(jobs, FinishJob::cost, FinishJob::run) {
+                m?.write(tx, docs)?;
             }
             Ok::<_, NodeError>(())
         });
@@ -162,6 +135,57 @@ impl NodeSource<'_> {
             self.node.docs.clear();
         }
         result.map(|()| changed)
+    }
+}
+
+/// A document a session changed, to store off the writer's thread.
+struct FinishJob<'a> {
+    id: &'a DocId,
+    key: String,
+    loaded: Loaded,
+    newer: Option<branchline_store::StoredDoc>,
+    stored_heads: Vec<ChangeHash>,
+    before: Vec<branchline_core::conflict::Conflict>,
+}
+
+impl FinishJob<'_> {
+    fn cost(&self) -> usize {
+        // The records to index scale with the document's ops.
+        self.loaded.doc.stats().num_ops as usize
+    }
+
+    fn run(self) -> Result<Merged> {
+        let mut l = self.loaded;
+        if let Some(stored) = &self.newer {
+            catch_up(&mut l.doc, stored)?;
+            l.seq = stored.seq;
+        }
+        if doc::doc_self_id(&l.doc).is_some_and(|s| s != self.key) {
+            return Err(NodeError::Usage(format!(
+                "a peer sent document {} with another document's contents",
+                self.key
+            )));
+        }
+        let fresh = l.doc.get_changes(&self.stored_heads);
+        let touched = if self.stored_heads.is_empty() {
+            None
+        } else {
+            doc::records_touched(&l.doc, &fresh)
+        };
+        let derived = merge::derive(self.id, &l.doc, touched.as_ref(), &self.before)?;
+        let snapshot = merge::snapshot_due(self.id, &l.doc, l.stored + fresh.len() as i64);
+        Ok(Merged {
+            id: self.id.clone(),
+            key: self.key,
+            fresh: fresh
+                .iter()
+                .map(|c| (c.hash().to_string(), c.raw_bytes().to_vec()))
+                .collect(),
+            loaded: l,
+            known: 0,
+            derived: Some(derived),
+            snapshot,
+        })
     }
 }
 

@@ -76,6 +76,37 @@ pub struct IndexRow<'a> {
     pub doc_id: &'a str,
 }
 
+/// A row of the query index with its columns worked out: the JSON, the search
+/// text. Pure, so a merge prepares the rows of many documents side by side and the
+/// writer only runs the SQL.
+#[derive(Debug, Clone)]
+pub struct PreparedRow {
+    id: String,
+    kind: &'static str,
+    doc_id: String,
+    branch: Option<String>,
+    key: Option<String>,
+    day: Option<String>,
+    search: String,
+    data: String,
+}
+
+impl PreparedRow {
+    pub fn new(row: IndexRow<'_>) -> Result<PreparedRow> {
+        let r = row.record;
+        Ok(PreparedRow {
+            id: r.id.clone(),
+            kind: r.kind.name(),
+            doc_id: row.doc_id.to_string(),
+            branch: index_branch(r).map(str::to_string),
+            key: r.kind.natural_key().and_then(|k| r.str(k)).map(str::to_string),
+            day: index_day(r),
+            search: index_search(r),
+            data: serde_json::to_string(r).map_err(|e| StoreError::Damaged(e.to_string()))?,
+        })
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     pub branch: Option<String>,
@@ -364,14 +395,16 @@ impl Tx<'_> {
         }))
     }
 
-    /// Append a change; a change already stored is ignored. Returns its sequence number.
-    pub fn append_change(&self, doc_id: &str, hash: &str, bytes: &[u8]) -> Result<i64> {
+    /// Append a change. Its sequence number, or `None` when it was already stored
+    /// (then nothing is written).
+    pub fn append_change(&self, doc_id: &str, hash: &str, bytes: &[u8]) -> Result<Option<i64>> {
         let mut st = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)")?;
-        st.execute(params![doc_id, hash, bytes])
+        let n = st
+            .execute(params![doc_id, hash, bytes])
             .map_err(StoreError::from_sql)?;
-        Ok(self.tx.last_insert_rowid())
+        Ok((n == 1).then(|| self.tx.last_insert_rowid()))
     }
 
     pub fn has_change(&self, doc_id: &str, hash: &str) -> Result<bool> {
@@ -403,20 +436,21 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Put one record into the query index (replacing what was there). An update
-    /// that leaves the indexed columns as they were rewrites only the row, not the
-    /// index entries.
+    /// Put one record into the query index (replacing what was there).
     pub fn index_put(&self, row: IndexRow<'_>) -> Result<()> {
-        let r = row.record;
-        let data = serde_json::to_string(r).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        let key = r.kind.natural_key().and_then(|k| r.str(k));
-        let (branch, day, search) = (index_branch(r), index_day(r), index_search(r));
+        self.index_put_prepared(&PreparedRow::new(row)?)
+    }
+
+    /// [`Tx::index_put`] for a row already worked out (off the writer's thread). An
+    /// update that leaves the indexed columns as they were rewrites only the row, not
+    /// the index entries.
+    pub fn index_put_prepared(&self, r: &PreparedRow) -> Result<()> {
         let mut find = self.tx.prepare_cached(
             "SELECT kind = ?2 AND doc_id = ?3 AND branch IS ?4 AND key IS ?5 AND day IS ?6
              FROM records WHERE id = ?1",
         )?;
         let same: Option<bool> = find
-            .query_row(params![r.id, r.kind.name(), row.doc_id, branch, key, day], |x| {
+            .query_row(params![r.id, r.kind, r.doc_id, r.branch, r.key, r.day], |x| {
                 x.get(0)
             })
             .optional()?;
@@ -425,7 +459,7 @@ impl Tx<'_> {
                 let mut st = self
                     .tx
                     .prepare_cached("UPDATE records SET search = ?2, data = ?3 WHERE id = ?1")?;
-                st.execute(params![r.id, search, data])
+                st.execute(params![r.id, r.search, r.data])
                     .map_err(StoreError::from_sql)?;
                 return Ok(());
             }
@@ -439,14 +473,7 @@ impl Tx<'_> {
             )?,
         };
         st.execute(params![
-            r.id,
-            r.kind.name(),
-            row.doc_id,
-            branch,
-            key,
-            day,
-            search,
-            data
+            r.id, r.kind, r.doc_id, r.branch, r.key, r.day, r.search, r.data
         ])
         .map_err(StoreError::from_sql)?;
         Ok(())
@@ -825,9 +852,13 @@ mod tests {
         {
             let mut s = Store::open(&path).unwrap();
             s.write(|tx| {
-                tx.append_change("inventory", "h1", b"one")?;
-                tx.append_change("inventory", "h1", b"one")?;
-                tx.append_change("inventory", "h2", b"two")?;
+                let first = tx.append_change("inventory", "h1", b"one")?;
+                assert!(first.is_some());
+                let other = tx.append_change("system", "h9", b"nine")?;
+                assert!(other > first);
+                // Already stored: no number, not the last insert's (another document's).
+                assert_eq!(tx.append_change("inventory", "h1", b"one")?, None);
+                assert!(tx.append_change("inventory", "h2", b"two")? > other);
                 Ok::<_, StoreError>(())
             })
             .unwrap();

@@ -117,13 +117,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode and verify a bundle. When `expect_system` is given, a bundle of another
-/// library system is refused.
+/// Verify a bundle's structure, digest and header, and split it into documents
+/// without parsing their changes ([`RawDoc::parse`] does). When `expect_system` is
+/// given, a bundle of another library system is refused.
 ///
 /// The structure is walked first (every length checked against what is left), so a
-/// short copy is reported as truncated; then the digest; only then are the changes
-/// parsed.
-pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, BundleError> {
+/// short copy is reported as truncated; then the digest; then the header.
+pub fn decode_raw<'a>(bytes: &'a [u8], expect_system: Option<&str>) -> Result<RawBundle<'a>, BundleError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(if MAGIC.starts_with(bytes) {
             BundleError::Truncated
@@ -175,19 +175,64 @@ pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, Bundl
         }
     }
     let mut docs = Vec::with_capacity(raw_docs.len());
-    for (id, raw) in raw_docs {
+    for (id, changes) in raw_docs {
         let id =
             std::str::from_utf8(id).map_err(|_| BundleError::Corrupt("document id is not UTF-8".into()))?;
         let id: DocId = id.parse().map_err(|e| BundleError::Corrupt(format!("{e}")))?;
-        let mut changes = Vec::with_capacity(raw.len());
-        for c in raw {
+        docs.push(RawDoc { id, changes });
+    }
+    Ok(RawBundle { header, docs })
+}
+
+/// Decode and verify a bundle, every change included. When `expect_system` is given,
+/// a bundle of another library system is refused.
+pub fn decode(bytes: &[u8], expect_system: Option<&str>) -> Result<Bundle, BundleError> {
+    let raw = decode_raw(bytes, expect_system)?;
+    let docs = raw
+        .docs
+        .iter()
+        .map(RawDoc::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Bundle {
+        header: raw.header,
+        docs,
+    })
+}
+
+/// A bundle whose structure, digest, header and document ids are verified, its
+/// changes not yet parsed: each document's can then be parsed where it is merged
+/// (side by side with the others').
+#[derive(Debug)]
+pub struct RawBundle<'a> {
+    pub header: BundleHeader,
+    pub docs: Vec<RawDoc<'a>>,
+}
+
+#[derive(Debug)]
+pub struct RawDoc<'a> {
+    pub id: DocId,
+    pub changes: Vec<&'a [u8]>,
+}
+
+impl RawDoc<'_> {
+    /// Parse the document's changes, each checked against its own checksum.
+    pub fn parse(&self) -> Result<BundleDoc, BundleError> {
+        let mut changes = Vec::with_capacity(self.changes.len());
+        for c in &self.changes {
             let change = crate::doc::verified_change(c)
-                .map_err(|e| BundleError::Corrupt(format!("change in {id}: {e}")))?;
+                .map_err(|e| BundleError::Corrupt(format!("change in {}: {e}", self.id)))?;
             changes.push(change);
         }
-        docs.push(BundleDoc { id, changes });
+        Ok(BundleDoc {
+            id: self.id.clone(),
+            changes,
+        })
     }
-    Ok(Bundle { header, docs })
+
+    /// Bytes of its changes, as carried.
+    pub fn len_bytes(&self) -> usize {
+        self.changes.iter().map(|c| c.len()).sum()
+    }
 }
 
 #[cfg(test)]

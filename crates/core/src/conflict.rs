@@ -89,6 +89,23 @@ fn kinds_read(id: &DocId) -> &'static [Kind] {
 
 /// Every conflict in one document, ordered by id.
 pub fn detect(id: &DocId, doc: &Automerge) -> Vec<Conflict> {
+    if let DocId::Tickets(_) = id {
+        // A month's tickets carry their work logs: read just the numbers, and whole
+        // only the tickets that share one (rare).
+        let mut by_number: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (rid, number) in crate::doc::field_of_each(doc, Kind::Ticket, "number") {
+            if let Some(Value::Str(n)) = number {
+                by_number.entry(n).or_default().push(rid);
+            }
+        }
+        let shared: Vec<Record> = by_number
+            .into_values()
+            .filter(|ids| ids.len() > 1)
+            .flatten()
+            .filter_map(|rid| read_record(doc, Kind::Ticket, &rid))
+            .collect();
+        return detect_among(id, doc, &shared);
+    }
     let records: Vec<Record> = kinds_read(id)
         .iter()
         .flat_map(|k| read_records(doc, *k))
@@ -459,7 +476,37 @@ mod tests {
         let t = |s: &str| fields([("number", "CEN-0007".into()), ("summary", s.into())]);
         put(&mut a, Kind::Ticket, "t1", t("jam"), true);
         put(&mut b, Kind::Ticket, "t2", t("no network"), true);
+        // Three tickets share another number; others have their own or none.
+        let u = |n: &str| fields([("number", n.into()), ("summary", "toner".into())]);
+        put(&mut a, Kind::Ticket, "t3", u("EAS-0002"), true);
+        put(&mut b, Kind::Ticket, "t4", u("EAS-0002"), true);
+        put(&mut b, Kind::Ticket, "t5", u("EAS-0002"), true);
+        put(&mut a, Kind::Ticket, "t6", u("EAS-0003"), true);
+        put(
+            &mut a,
+            Kind::Ticket,
+            "t7",
+            fields([("summary", "unnumbered".into())]),
+            true,
+        );
         a.merge(&mut b).unwrap();
+        let c = detect(&id, &a);
+        // Reading only the numbers finds what the rule over every ticket finds.
+        let all: Vec<Record> = read_records(&a, Kind::Ticket);
+        assert_eq!(c, detect_among(&id, &a, &all));
+        assert_eq!(c.len(), 2);
+        assert!(c.iter().all(|c| c.kind == ConflictKind::DuplicateNumber));
+        let sides: Vec<usize> = c.iter().map(|c| c.sides.len()).collect();
+        assert!(sides.contains(&2) && sides.contains(&3));
+        for rid in ["t4", "t5"] {
+            put(
+                &mut a,
+                Kind::Ticket,
+                rid,
+                fields([("number", format!("EAS-01{rid}").into())]),
+                false,
+            );
+        }
         let c = detect(&id, &a);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].kind, ConflictKind::DuplicateNumber);

@@ -249,6 +249,29 @@ fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
     fields
 }
 
+/// One field of every record of a kind, by record id: far cheaper than reading the
+/// records whole when a rule needs just that field.
+pub fn field_of_each(doc: &impl ReadDoc, kind: Kind, field: &str) -> Vec<(String, Option<Value>)> {
+    let Some(coll) = collection(doc, kind) else {
+        return Vec::new();
+    };
+    doc.map_range(&coll, ..)
+        .filter_map(|item| match item.value {
+            automerge::ValueRef::Object(ObjType::Map) => {
+                let v = match doc.get(item.id(), field) {
+                    Ok(Some((automerge::Value::Object(ObjType::Text), t))) => {
+                        doc.text(&t).ok().map(Value::Str)
+                    }
+                    Ok(Some((v @ automerge::Value::Scalar(_), _))) => Some(from_scalar(&v)),
+                    _ => None,
+                };
+                Some((item.key.to_string(), v))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn read_work(doc: &impl ReadDoc, rec: &ObjId) -> Vec<Fields> {
     let Ok(Some((automerge::Value::Object(ObjType::List), list))) = doc.get(rec, "work") else {
         return Vec::new();

@@ -1616,7 +1616,8 @@ impl Node {
     /// Merge a bundle. All or nothing: a bundle that fails to decode or apply leaves
     /// the replica as it was.
     pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<ImportReport> {
-        let b = bundle::decode(bytes, Some(&self.ident.system_id))?;
+        // Changes are parsed (and checked) with the rest of each document's merge.
+        let b = bundle::decode_raw(bytes, Some(&self.ident.system_id))?;
         let actor = self.actor.clone();
         let docs = &mut self.docs;
         let result = self.store.write(|tx| {
@@ -1693,7 +1694,7 @@ enum Base {
 
 /// One document of a bundle, to merge off the writer's thread.
 struct ImportJob<'b> {
-    bd: &'b bundle::BundleDoc,
+    bd: &'b bundle::RawDoc<'b>,
     key: String,
     base: Base,
     before: Vec<branchline_core::conflict::Conflict>,
@@ -1743,15 +1744,19 @@ impl Merged {
 }
 
 impl ImportJob<'_> {
-    /// Rough work of a merge: the bytes automerge reads.
+    /// Rough work of a merge, in bytes of automerge's storage: what it loads, the
+    /// document held in memory (its records are read again to index them), and the
+    /// changes to apply. Only the order matters: the costliest documents start first.
     fn cost(&self) -> usize {
         let stored = |s: &branchline_store::StoredDoc| {
             s.snapshot.as_ref().map_or(0, Vec::len) + s.changes.iter().map(Vec::len).sum::<usize>()
         };
         let base = match &self.base {
-            Base::Cached(_, s) | Base::Stored(s) => s.as_ref().map_or(0, stored),
+            // About eight bytes per operation, as a saved document holds them.
+            Base::Cached(l, s) => l.doc.stats().num_ops as usize * 8 + s.as_ref().map_or(0, stored),
+            Base::Stored(s) => s.as_ref().map_or(0, stored),
         };
-        base + self.bd.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>()
+        base + self.bd.len_bytes()
     }
 
     fn run(self, actor: &ActorId) -> Result<Merged> {
@@ -1783,9 +1788,10 @@ impl ImportJob<'_> {
                 stored: 0,
             },
         };
+        let bd = self.bd.parse()?;
         let mut fresh = Vec::new();
         let mut known = 0;
-        for c in &self.bd.changes {
+        for c in &bd.changes {
             if l.doc.get_change_by_hash(&c.hash()).is_some() {
                 known += 1;
             } else {

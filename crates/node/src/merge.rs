@@ -146,9 +146,13 @@ impl Derived {
     pub(crate) fn write(&self, tx: &Tx<'_>) -> Result<()> {
         if self.whole {
             tx.index_clear_doc(&self.key)?;
-        }
-        for r in &self.rows {
-            tx.index_put_prepared(r)?;
+            for r in &self.rows {
+                tx.index_insert_prepared(r)?;
+            }
+        } else {
+            for r in &self.rows {
+                tx.index_put_prepared(r)?;
+            }
         }
         tx.set_conflicts(&self.key, &self.conflicts)?;
         if let Some(levels) = &self.stock {

@@ -479,6 +479,22 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Put a row of a document whose rows were just cleared (`index_clear_doc`): no
+    /// row to compare with, so no lookup first. A row of the same id under another
+    /// document (only a crafted bundle makes one) is replaced.
+    pub fn index_insert_prepared(&self, r: &PreparedRow) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO records (id, kind, doc_id, branch, key, day, search, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                r.id, r.kind, r.doc_id, r.branch, r.key, r.day, r.search, r.data
+            ])
+            .map_err(StoreError::from_sql)?;
+        Ok(())
+    }
+
     pub fn index_clear_doc(&self, doc_id: &str) -> Result<()> {
         self.tx
             .prepare_cached("DELETE FROM records WHERE doc_id = ?1")?

@@ -83,6 +83,10 @@ struct Loaded {
     seq: i64,
     /// Change rows stored after the snapshot: past `compact_after` they are folded in.
     stored: i64,
+    /// SQLite's `data_version` when the copy was last brought up to date with the
+    /// store: while it reads the same, no other connection has committed since, and
+    /// the copy needs no look at the store.
+    dv: Option<i64>,
 }
 
 pub struct Node {
@@ -187,13 +191,18 @@ fn load<'d>(
 ) -> Result<Option<&'d mut Automerge>> {
     let key = id.to_string();
     if let Some(l) = docs.get_mut(id) {
-        if let Some(stored) = tx.load_doc(&key, l.seq)? {
-            catch_up(&mut l.doc, &stored)?;
-            l.seq = stored.seq;
-            l.stored += stored.changes.len() as i64;
+        let dv = tx.data_version()?;
+        if l.dv != Some(dv) {
+            if let Some(stored) = tx.load_doc(&key, l.seq)? {
+                catch_up(&mut l.doc, &stored)?;
+                l.seq = stored.seq;
+                l.stored += stored.changes.len() as i64;
+            }
+            l.dv = Some(dv);
         }
         return Ok(docs.get_mut(id).map(|l| &mut l.doc));
     }
+    let dv = tx.data_version()?;
     let Some(stored) = tx.load_doc(&key, 0)? else {
         return Ok(None);
     };
@@ -209,6 +218,7 @@ fn load<'d>(
             doc,
             seq: stored.seq,
             stored: stored.changes.len() as i64,
+            dv: Some(dv),
         },
     );
     Ok(docs.get_mut(id).map(|l| &mut l.doc))
@@ -296,7 +306,15 @@ impl W<'_, '_> {
                     seq = s;
                 }
             }
-            self.docs.insert(id.clone(), Loaded { doc, seq, stored: 1 });
+            self.docs.insert(
+                id.clone(),
+                Loaded {
+                    doc,
+                    seq,
+                    stored: 1,
+                    dv: None,
+                },
+            );
         } else if let Some(l) = self.docs.get_mut(id) {
             if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
                 let saved = l.doc.save();
@@ -1780,12 +1798,14 @@ impl ImportJob<'_> {
                     doc,
                     seq: stored.seq,
                     stored: stored.changes.len() as i64,
+                    dv: None,
                 }
             }
             Base::Stored(None) => Loaded {
                 doc: Automerge::new().with_actor(actor.clone()),
                 seq: 0,
                 stored: 0,
+                dv: None,
             },
         };
         let bd = self.bd.parse()?;

@@ -226,6 +226,7 @@ impl DocSource for NodeSource<'_> {
                     doc,
                     seq: 0,
                     stored: 0,
+                    dv: None,
                 },
             );
             self.changed.insert(id.clone());
@@ -249,6 +250,7 @@ impl DocSource for NodeSource<'_> {
                     doc,
                     seq: 0,
                     stored: 0,
+                    dv: None,
                 },
             );
         }

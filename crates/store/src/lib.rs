@@ -254,7 +254,10 @@ impl Store {
         let Some(cache) = &self.heads else {
             return Ok(None);
         };
-        let dv: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let dv: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         if dv != cache.data_version {
             self.heads = None;
             self.heads_generation += 1;
@@ -572,9 +575,8 @@ impl Tx<'_> {
     pub fn heads(&self, doc_id: &str) -> Result<Option<String>> {
         Ok(self
             .tx
-            .query_row("SELECT heads FROM doc_heads WHERE doc_id = ?1", [doc_id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT heads FROM doc_heads WHERE doc_id = ?1")?
+            .query_row([doc_id], |r| r.get(0))
             .optional()?)
     }
 
@@ -600,7 +602,12 @@ impl Tx<'_> {
     /// SQLite's data version: changes when another connection commits, so a daemon
     /// notices writes made by a CLI on the same data directory.
     pub fn data_version(&self) -> Result<i64> {
-        Ok(self.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        // Every write asks (a document held in memory is re-read only when it changed):
+        // a cached statement, not one prepared each time.
+        Ok(self
+            .tx
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
     }
 
     pub fn max_change_seq(&self) -> Result<i64> {

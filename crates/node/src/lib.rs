@@ -316,8 +316,7 @@ impl W<'_, '_> {
                 },
             );
         } else if let Some(l) = self.docs.get_mut(id) {
-            if l.stored > compact_after(id) && l.doc.get_missing_deps(&[]).is_empty() {
-                let saved = l.doc.save();
+            if let Some(saved) = merge::snapshot_due(id, &l.doc, l.stored) {
                 self.tx.compact(&id.to_string(), &saved, l.seq)?;
                 // Rebuilt from its snapshot, the document is laid out compactly again;
                 // one that has taken many transactions in memory writes more slowly.

@@ -239,12 +239,18 @@ fn new_record_id(now_ms: i64) -> uuid::Uuid {
 
 /// Keep the document's heads in the store, where the sync manifest reads them.
 fn record_heads(tx: &Tx<'_>, id: &DocId, doc: &Automerge) -> Result<()> {
+    let (text, digest) = heads_of(doc);
+    tx.set_heads(&id.to_string(), &text, &digest)?;
+    Ok(())
+}
+
+/// A document's heads as the store keeps them: sorted, comma-joined, and their digest.
+fn heads_of(doc: &Automerge) -> (String, branchline_core::sync::Digest) {
     let mut heads = doc.get_heads();
     heads.sort();
     let text = heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
     let digest = branchline_core::sync::heads_digest(&heads);
-    tx.set_heads(&id.to_string(), &text, &digest)?;
-    Ok(())
+    (text, digest)
 }
 
 /// Index every record of a document, its conflicts, (inventory) stock levels and

@@ -7,7 +7,7 @@
 //! writer's thread runs the SQL. The work on each document is the same as when done
 //! one by one; only the order of the SQL writes is fixed by the caller.
 
-use crate::{compact_after, stock_levels_of, Result};
+use crate::{compact_after, heads_of, stock_levels_of, Result};
 use automerge::{Automerge, ReadDoc};
 use branchline_core::conflict::{self, Conflict};
 use branchline_core::doc;
@@ -127,10 +127,7 @@ pub(crate) fn derive(
             (rows, conflicts, stock)
         }
     };
-    let mut heads = doc.get_heads();
-    heads.sort();
-    let text = heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
-    let digest = branchline_core::sync::heads_digest(&heads);
+    let (text, digest) = heads_of(doc);
     Ok(Derived {
         whole: touched.is_none(),
         key,

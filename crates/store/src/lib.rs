@@ -410,21 +410,6 @@ impl Tx<'_> {
         Ok((n == 1).then(|| self.tx.last_insert_rowid()))
     }
 
-    pub fn has_change(&self, doc_id: &str, hash: &str) -> Result<bool> {
-        let mut st = self
-            .tx
-            .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND hash = ?2")?;
-        Ok(st.exists(params![doc_id, hash])?)
-    }
-
-    pub fn change_count(&self, doc_id: &str) -> Result<i64> {
-        Ok(self
-            .tx
-            .query_row("SELECT count(*) FROM changes WHERE doc_id = ?1", [doc_id], |r| {
-                r.get(0)
-            })?)
-    }
-
     /// Replace the changes up to `upto_seq` by a snapshot that contains them.
     pub fn compact(&self, doc_id: &str, snapshot: &[u8], upto_seq: i64) -> Result<()> {
         self.tx.execute(

@@ -7,7 +7,7 @@ use crate::sync_harness::{
 };
 use automerge::sync::{self as am, SyncDoc};
 use automerge::Automerge;
-use branchline_core::sync::{root_digest, Prefix, ReconItem, SyncMsg, PROTOCOL_VERSION};
+use branchline_core::sync::{root_digest, tiny, Prefix, ReconItem, SyncMsg, PROTOCOL_VERSION};
 use branchline_core::DocId;
 
 fn var(out: &mut Vec<u8>, mut v: u64) {
@@ -74,6 +74,16 @@ fn deflate(data: &[u8]) -> Vec<u8> {
         return Vec::new();
     }
     z.finish().unwrap_or_default()
+}
+
+/// A document's position in the reconciliation index: the first 64 bits of the
+/// SHA-256 of its id.
+fn position(id: &DocId) -> u64 {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(id.to_string().as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(first)
 }
 
 fn short8(d: &[u8; 32]) -> [u8; 8] {
@@ -278,6 +288,38 @@ fn valid() -> Vec<(String, SyncMsg)> {
             ],
         ),
     ));
+    // The compact descent: B's 16 children of the root, and its documents listed
+    // by position, with digests salted for round 1; A asking for some by position.
+    let keyed: Vec<(u64, [u8; 4])> = mb
+        .iter()
+        .map(|(id, d)| (position(id), tiny(1, d)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    v.push((
+        "recon-children-keys".into(),
+        recon(
+            5,
+            0,
+            vec![
+                ReconItem::Children {
+                    prefix: Prefix::ROOT,
+                    kids: (0..16u64).map(|n| (n % 3, [n as u8; 4])).collect(),
+                },
+                ReconItem::Keys {
+                    prefix: Prefix::ROOT,
+                    docs: keyed.clone(),
+                },
+            ],
+        ),
+    ));
+    v.push((
+        "want-keys".into(),
+        SyncMsg::WantKeys {
+            round: 1,
+            keys: keyed.iter().map(|(p, _)| *p).take(2).chain([7]).collect(),
+        },
+    ));
     v.push((
         "refuse".into(),
         SyncMsg::Refuse {
@@ -382,6 +424,41 @@ fn damaged() -> Vec<(&'static str, Vec<u8>)> {
     var(&mut c, 1_000_001);
     c.extend_from_slice(&[3; 32]);
     out.push(("recon-fingerprint-count-over-limit", frame(2, &c)));
+
+    // Children: sixteen of them, or the frame ends early; below the deepest prefix
+    // there are none. Keys: each position within its prefix.
+    let mut b = recon_head(1, 0, 1);
+    b.extend([7, 0]);
+    for _ in 0..15 {
+        var(&mut b, 1);
+        b.extend_from_slice(&[5; 4]);
+    }
+    out.push(("recon-children-fifteen", frame(2, &b)));
+    let mut b = recon_head(1, 0, 1);
+    b.extend([7, 16]);
+    b.extend_from_slice(&[0; 8]);
+    for _ in 0..16 {
+        var(&mut b, 1);
+        b.extend_from_slice(&[5; 4]);
+    }
+    out.push(("recon-children-too-deep", frame(2, &b)));
+    let mut b = recon_head(1, 0, 1);
+    b.extend([8, 1, 0x10]);
+    var(&mut b, 1);
+    // Under a depth-1 prefix (first nibble 1) every position is sent whole: this
+    // one starts with nibble 3.
+    b.extend_from_slice(&[0x3f, 0, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(&[5; 4]);
+    out.push(("recon-keys-outside-prefix", frame(2, &b)));
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    var(&mut b, 0);
+    out.push(("want-keys-empty", frame(8, &b)));
+    let mut b = Vec::new();
+    var(&mut b, 1);
+    var(&mut b, 2);
+    b.extend_from_slice(&[1; 12]);
+    out.push(("want-keys-past-end", frame(8, &b)));
 
     // DocSync and Refuse: the document id must parse, the data must not be empty
     // and must fit in the frame.

@@ -52,6 +52,7 @@ fn kind(m: &SyncMsg) -> &'static str {
         SyncMsg::Refuse { .. } => "refuse",
         SyncMsg::Whole { .. } => "whole",
         SyncMsg::Want { .. } => "want",
+        SyncMsg::WantKeys { .. } => "want-keys",
     }
 }
 
@@ -74,6 +75,7 @@ fn seeds_decode_as_labelled_and_never_panic_a_session() {
             "recon-empty",
             "refuse",
             "want",
+            "want-keys",
             "whole"
         ]),
         "every message kind is seeded"
@@ -92,6 +94,8 @@ fn seeds_decode_as_labelled_and_never_panic_a_session() {
         .iter()
         .any(|i| matches!(i, ReconItem::FingerprintShort { .. })));
     assert!(items.iter().any(|i| matches!(i, ReconItem::ListShort { .. })));
+    assert!(items.iter().any(|i| matches!(i, ReconItem::Children { .. })));
+    assert!(items.iter().any(|i| matches!(i, ReconItem::Keys { .. })));
     // At least one DocSync carries a real automerge sync message with changes.
     assert!(valid.iter().any(|m| matches!(m,
         SyncMsg::DocSync { data, .. }

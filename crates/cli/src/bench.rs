@@ -533,8 +533,14 @@ fn sync_bench(a_dir: &Path, tmp: &Path, quick: bool, day: chrono::NaiveDate) -> 
             }
             Ok(floor)
         };
-        // Interleaved with the floor, as for the merge.
+        // Interleaved with the floor, as for the merge. Every round starts from the
+        // same day offline on both sides: B from its copy, A from the sync states it
+        // had saved for B then. Otherwise from the second round on A would resume
+        // from states saved after a round that B's fresh copy never saw, which is a
+        // peer restored from an old backup, not a day offline.
         let b_copy_src = Node::open(&b_dir)?;
+        let b_device = b_copy_src.identity().device_id.clone();
+        let a_states = svc_a.with_node(|n| n.sync_states(&b_device))?;
         let mut reconnects = Vec::new();
         let mut floors = Vec::new();
         let mut wire = 0;
@@ -542,6 +548,7 @@ fn sync_bench(a_dir: &Path, tmp: &Path, quick: bool, day: chrono::NaiveDate) -> 
             let dir = tmp.join(format!("sync-b{i}"));
             copy_replica(&b_copy_src, &dir)?;
             let copy = Node::open(&dir)?;
+            svc_a.with_node(|n| n.save_sync_states(&b_device, &a_states))?;
             let s = sync_once(copy, addr, |_| {}).await?;
             reconnects.push(Duration::from_millis(s.millis));
             wire = s.bytes_sent + s.bytes_received;

@@ -18,11 +18,15 @@
 //!    place it in a 16-ary trie of [`Prefix`]es. A `Recon` message carries items: a
 //!    `Fingerprint` (count and digest of the documents under a prefix) or a `List` of
 //!    `(doc id, heads digest)` under a prefix. A side that receives a fingerprint that
-//!    differs from its own answers with its 16 child fingerprints, or with its list
-//!    when it holds few documents there ([`LEAF`]); a side that receives a list knows
-//!    exactly which documents differ. Equal subtrees are never expanded, so the bytes
-//!    exchanged grow with the number of differing documents times the trie depth, not
-//!    with the number of documents.
+//!    differs from its own answers with its 16 child fingerprints (one `Children`
+//!    item), or with its list when it holds few documents there ([`LEAF`]: a `Keys`
+//!    item, which names each document by its 64-bit position rather than its id); a
+//!    side that receives a list knows exactly which documents differ. Equal subtrees
+//!    are never expanded, so the bytes exchanged grow with the number of differing
+//!    documents times the trie depth, not with the number of documents. The digests
+//!    in `Children` and `Keys` are [`TINY`] bytes, salted with the round ([`tiny`]):
+//!    a chance collision hides a difference for one round at most, since a round
+//!    whose checks keep failing starts over.
 //! 3. **Document sync.** Each differing document runs automerge's own sync protocol
 //!    (`DocSync` carries one encoded `automerge::sync::Message`). A document the peer
 //!    lacks is created empty on its side (`DocSource::create_empty`) and filled by the
@@ -32,8 +36,11 @@
 //!    A document one side lacks entirely travels whole instead: reconciliation shows
 //!    which side holds it, and that side sends `Whole` (automerge's compressed
 //!    `save()`), unasked when it learns the peer lacks it, or when the lacking side
-//!    asks with `Want`. Automerge sync messages over a few hundred bytes travel
-//!    deflated (`DocSyncPacked`): the changes in them are raw.
+//!    asks with `Want` (by id) or `WantKeys` (by position). Automerge sync messages
+//!    over a few hundred bytes travel deflated (`DocSyncPacked`): the changes in them
+//!    are raw. A saved sync state is resumed on the guess that the peer still holds
+//!    the heads both last shared, so the first message carries the changes made
+//!    since; the source gives saved states as the session reaches each document.
 //! 4. **Check.** When the driver has no request outstanding and no document exchange
 //!    in progress, it sends the root fingerprint again; an empty answer means both
 //!    sides were equal and the session is caught up. Any other answer is the next
@@ -109,11 +116,37 @@ const ITEM_FINGERPRINT: u8 = 1;
 const ITEM_LIST: u8 = 2;
 const ITEM_FINGERPRINT_SHORT: u8 = 5;
 const ITEM_LIST_SHORT: u8 = 6;
+const ITEM_CHILDREN: u8 = 7;
+const ITEM_KEYS: u8 = 8;
+const TAG_WANT_KEYS: u8 = 8;
+/// Bytes of the salted digests in `Children` and `Keys` items.
+pub const TINY: usize = 4;
+/// Checks a round may fail before it starts over: with digests this short, a chance
+/// collision could otherwise hide the same difference from every descent of the
+/// round; a new round salts them differently.
+const CHECKS_PER_ROUND: u32 = 3;
 /// Bytes of a digest in the short reconciliation items.
 pub const SHORT: usize = 8;
 
 /// The first [`SHORT`] bytes of a digest.
 pub type ShortDigest = [u8; SHORT];
+
+/// A [`TINY`]-byte digest salted with the round: [`tiny`].
+pub type TinyDigest = [u8; TINY];
+
+/// `digest` cut to [`TINY`] bytes after salting it with `round`. Short enough that
+/// two different digests meet by chance (one in four billion) is to be reckoned
+/// with; salted, such a meeting does not repeat in the next round.
+pub fn tiny(round: u64, digest: &Digest) -> TinyDigest {
+    let mut h = Sha256::new();
+    h.update(b"branchline-tiny-v1");
+    h.update(round.to_le_bytes());
+    h.update(digest);
+    let full: Digest = h.finalize().into();
+    let mut t = [0u8; TINY];
+    t.copy_from_slice(&full[..TINY]);
+    t
+}
 
 fn short(d: &Digest) -> ShortDigest {
     let mut s = [0u8; SHORT];
@@ -265,14 +298,10 @@ impl Index {
             .iter()
             .filter(|(id, _)| !excluded.contains(*id))
             .map(|(id, digest)| {
-                let key: Digest = *keys
-                    .entry(id.clone())
-                    .or_insert_with(|| Sha256::digest(id.to_string().as_bytes()).into());
-                let mut first = [0u8; 8];
-                first.copy_from_slice(&key[..8]);
+                let key: Digest = *keys.entry(id.clone()).or_insert_with(|| position_key(id));
                 Entry {
                     key,
-                    pos: u64::from_be_bytes(first),
+                    pos: pos_of(&key),
                     id: id.clone(),
                     digest: *digest,
                 }
@@ -293,6 +322,18 @@ impl Index {
         let r = self.range(p);
         (r.len() as u64, range_digest(r))
     }
+}
+
+/// The hash that places a document in the index.
+fn position_key(id: &DocId) -> Digest {
+    Sha256::digest(id.to_string().as_bytes()).into()
+}
+
+/// The first 64 bits of a position key.
+fn pos_of(key: &Digest) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&key[..8]);
+    u64::from_be_bytes(first)
 }
 
 fn range_digest(entries: &[Entry]) -> Digest {
@@ -332,6 +373,21 @@ pub enum ReconItem {
     ListShort {
         prefix: Prefix,
         docs: Vec<(DocId, ShortDigest)>,
+    },
+    /// The fingerprints of all 16 children of `prefix`, in nibble order: a count
+    /// and a [`tiny`] digest each. What the descent sends for a prefix that differs.
+    Children {
+        prefix: Prefix,
+        kids: Vec<(u64, TinyDigest)>,
+    },
+    /// "Under `prefix` I hold exactly these documents", each by its position (the
+    /// first 64 bits of the hash of its id) and a [`tiny`] heads digest: a list at
+    /// a sixth of the bytes of one that names every document. The side that lacks
+    /// one asks for it by position (`WantKeys`). Never sent where two documents
+    /// share a position.
+    Keys {
+        prefix: Prefix,
+        docs: Vec<(u64, TinyDigest)>,
     },
 }
 
@@ -374,6 +430,8 @@ pub enum SyncMsg {
     },
     /// "I hold none of these documents: send them whole."
     Want { round: u64, docs: Vec<DocId> },
+    /// `Want` for documents known only by their positions (from a `Keys` item).
+    WantKeys { round: u64, keys: Vec<u64> },
     /// A `DocSync` whose automerge sync message is deflated (raw DEFLATE).
     DocSyncPacked {
         round: u64,
@@ -501,6 +559,11 @@ impl<'a> Reader<'a> {
         d.copy_from_slice(self.take(SHORT)?);
         Ok(d)
     }
+    fn tiny_digest(&mut self) -> Result<TinyDigest, SyncError> {
+        let mut d = [0u8; TINY];
+        d.copy_from_slice(self.take(TINY)?);
+        Ok(d)
+    }
     fn prefix(&mut self) -> Result<Prefix, SyncError> {
         let depth = self.u8()?;
         if depth > MAX_DEPTH {
@@ -601,6 +664,26 @@ impl SyncMsg {
                                 s.put(digest);
                             }
                         }
+                        ReconItem::Children { prefix, kids } => {
+                            s.put(&[ITEM_CHILDREN]);
+                            put_prefix(s, prefix);
+                            for (count, digest) in kids {
+                                put_var(s, *count);
+                                s.put(digest);
+                            }
+                        }
+                        ReconItem::Keys { prefix, docs } => {
+                            s.put(&[ITEM_KEYS]);
+                            put_prefix(s, prefix);
+                            put_var(s, docs.len() as u64);
+                            // The leading bytes every position under the prefix shares
+                            // go without saying.
+                            let skip = usize::from(prefix.depth() / 2);
+                            for (pos, digest) in docs {
+                                s.put(&pos.to_be_bytes()[skip..]);
+                                s.put(digest);
+                            }
+                        }
                     }
                 }
             }
@@ -633,6 +716,14 @@ impl SyncMsg {
                 put_var(s, docs.len() as u64);
                 for id in docs {
                     put_bytes(s, id.to_string().as_bytes());
+                }
+            }
+            SyncMsg::WantKeys { round, keys } => {
+                s.put(&[TAG_WANT_KEYS]);
+                put_var(s, *round);
+                put_var(s, keys.len() as u64);
+                for k in keys {
+                    s.put(&k.to_be_bytes());
                 }
             }
             SyncMsg::DocSyncPacked { round, doc_id, data } => {
@@ -720,6 +811,33 @@ impl SyncMsg {
                             }
                             ReconItem::ListShort { prefix, docs }
                         }
+                        ITEM_CHILDREN => {
+                            if prefix.depth() >= MAX_DEPTH {
+                                return Err(SyncError::Malformed("children below the deepest prefix"));
+                            }
+                            let mut kids = Vec::with_capacity(16);
+                            for _ in 0..16 {
+                                let count = r.doc_count()?;
+                                kids.push((count, r.tiny_digest()?));
+                            }
+                            ReconItem::Children { prefix, kids }
+                        }
+                        ITEM_KEYS => {
+                            let k = r.count()?;
+                            let skip = usize::from(prefix.depth() / 2);
+                            let (lo, hi) = prefix.bounds();
+                            let mut docs = Vec::with_capacity(k.min(1024));
+                            for _ in 0..k {
+                                let mut be = lo.to_be_bytes();
+                                be[skip..].copy_from_slice(r.take(8 - skip)?);
+                                let pos = u64::from_be_bytes(be);
+                                if pos < lo || pos > hi {
+                                    return Err(SyncError::Malformed("a position outside its prefix"));
+                                }
+                                docs.push((pos, r.tiny_digest()?));
+                            }
+                            ReconItem::Keys { prefix, docs }
+                        }
                         _ => return Err(SyncError::Malformed("unknown reconciliation item")),
                     });
                 }
@@ -793,6 +911,20 @@ impl SyncMsg {
                 }
                 SyncMsg::Want { round, docs }
             }
+            TAG_WANT_KEYS => {
+                let round = r.round()?;
+                let n = r.count()?;
+                if n == 0 {
+                    return Err(SyncError::Malformed("want names no document"));
+                }
+                let mut keys = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let mut be = [0u8; 8];
+                    be.copy_from_slice(r.take(8)?);
+                    keys.push(u64::from_be_bytes(be));
+                }
+                SyncMsg::WantKeys { round, keys }
+            }
             tag => return Err(SyncError::UnknownTag(tag)),
         };
         if r.remaining() != 0 {
@@ -807,16 +939,31 @@ impl SyncMsg {
 pub trait DocSource {
     /// Every document this replica holds, with its heads digest.
     fn manifest(&self) -> std::borrow::Cow<'_, Manifest>;
+    /// A number that changes whenever `manifest` may answer differently, or `None`
+    /// when the source cannot tell (the session then rebuilds its index on every
+    /// message). A session consults the manifest on every message; with a generation
+    /// it sorts and hashes a thousand entries once, not each time.
+    fn manifest_generation(&self) -> Option<u64> {
+        None
+    }
+    /// The sync state saved with this peer for `id` ([`Session::take_dirty_states`]),
+    /// if any. Asked the first time the session needs a document's state, so a
+    /// reconnect reads the states of the documents that differ, not of all of them.
+    fn saved_state(&mut self, _id: &DocId) -> Option<Vec<u8>> {
+        None
+    }
     /// A document, if this replica holds it.
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge>;
+
     /// Create a document the peer has and this replica lacks: its skeleton
     /// (`crate::doc::new_doc` with the local actor). `None` refuses it (a purged
     /// document, or one this replica may not hold); the session then leaves it out.
     fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge>;
     /// Take a whole document the peer sent, which this replica lacks (loaded and
-    /// checked by automerge). `None` refuses it, as `create_empty` does. The
+    /// checked by automerge from `bytes`, which `Automerge::load` takes and a store
+    /// may keep as they are). `None` refuses it, as `create_empty` does. The
     /// default merges it into `create_empty`'s skeleton.
-    fn adopt(&mut self, id: &DocId, mut doc: Automerge) -> Option<&mut Automerge> {
+    fn adopt(&mut self, id: &DocId, mut doc: Automerge, _bytes: &[u8]) -> Option<&mut Automerge> {
         let mine = self.create_empty(id)?;
         mine.merge(&mut doc).ok()?;
         Some(mine)
@@ -824,6 +971,74 @@ pub trait DocSource {
     /// A document was created or changed by what the peer sent (persist it, update
     /// the index, push it to other peers).
     fn on_changed(&mut self, id: &DocId);
+}
+
+/// A received frame, decoded, with the costly part of handling it done: a whole
+/// document inflated and loaded by automerge. That part needs no session, so a
+/// driver holding many frames prepares them side by side and then hands them to
+/// [`Session::handle_prepared`] in order.
+pub struct Prepared {
+    msg: Ready,
+    len: usize,
+}
+
+enum Ready {
+    Msg(SyncMsg),
+    Whole {
+        round: u64,
+        doc_id: DocId,
+        /// The bytes `Automerge::load` took, and the document. A failure is the
+        /// peer's fault, reported only if the message belongs to the current round.
+        loaded: Box<Result<(Vec<u8>, Automerge), SyncError>>,
+    },
+}
+
+impl Prepared {
+    /// The length of the frame it was prepared from.
+    pub fn frame_len(&self) -> usize {
+        self.len
+    }
+
+    /// Decode `frame`; load the document it carries whole, if it does.
+    pub fn new(frame: &[u8]) -> Result<Prepared, SyncError> {
+        let msg = match SyncMsg::decode(frame)? {
+            SyncMsg::Whole {
+                round,
+                doc_id,
+                packed,
+                data,
+            } => {
+                let loaded = Box::new(load_whole(&doc_id, packed, data));
+                Ready::Whole {
+                    round,
+                    doc_id,
+                    loaded,
+                }
+            }
+            other => Ready::Msg(other),
+        };
+        Ok(Prepared {
+            msg,
+            len: frame.len(),
+        })
+    }
+}
+
+/// The document a `Whole` message carries, with the bytes it was loaded from.
+fn load_whole(id: &DocId, packed: bool, data: Vec<u8>) -> Result<(Vec<u8>, Automerge), SyncError> {
+    let data = if packed {
+        inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
+            doc: id.to_string(),
+            reason: "the deflated document does not inflate within the frame limit".into(),
+        })?
+    } else {
+        data
+    };
+    let doc = Automerge::load(&data).map_err(|e| SyncError::BadSyncMessage {
+        doc: id.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok((data, doc))
 }
 
 /// Counters of one session.
@@ -879,16 +1094,43 @@ pub struct Session {
     active: BTreeMap<DocId, i64>,
     /// Documents refused by either side: left out of this session.
     excluded: BTreeSet<DocId>,
+    /// Positions of documents asked for with `WantKeys`, with when.
+    wanted: BTreeMap<u64, i64>,
+    /// Checks of this round answered with a difference.
+    checks_failed: u32,
     /// [`LEAF`], lowered by tests to make prefixes split with few documents.
     leaf: u64,
     /// Documents' position keys in the index, computed once per session.
     keys: std::cell::RefCell<HashMap<DocId, Digest>>,
+    /// The index last built, with the manifest generation and the number of
+    /// excluded documents it was built for.
+    index_cache: std::cell::RefCell<Option<(u64, usize, std::sync::Arc<Index>)>>,
     stats: SyncStats,
 }
 
 /// What a sync state keeps across connections (the heads both sides share).
 fn persisted(state: &am::State) -> am::State {
     am::State::decode(&state.encode()).unwrap_or_default()
+}
+
+/// A saved sync state, resumed on the guess that the peer still holds the heads both
+/// sides last shared: the first message then carries every change made since,
+/// rather than only heads and a filter, which would cost a round trip before any
+/// change moved. A wrong guess costs nothing but that round trip: changes whose
+/// history the peer lacks wait in its queue, and its answer says what it needs.
+fn resumed(state: &am::State) -> am::State {
+    let mut st = persisted(state);
+    if st.shared_heads.is_empty() {
+        return st;
+    }
+    let heads = st.shared_heads.clone();
+    st.their_heads = Some(heads.clone());
+    st.their_need = Some(Vec::new());
+    st.their_have = Some(vec![am::Have {
+        last_sync: heads,
+        ..Default::default()
+    }]);
+    st
 }
 
 /// automerge trusts a peer's Bloom filter parameters: zero bits per entry divides
@@ -959,8 +1201,11 @@ impl Session {
             dirty: BTreeSet::new(),
             active: BTreeMap::new(),
             excluded: BTreeSet::new(),
+            wanted: BTreeMap::new(),
+            checks_failed: 0,
             leaf: LEAF,
             keys: Default::default(),
+            index_cache: Default::default(),
             stats: SyncStats::default(),
         }
     }
@@ -990,7 +1235,7 @@ impl Session {
 
     /// Documents whose exchange with the peer is under way (what is still waiting).
     pub fn docs_in_flight(&self) -> usize {
-        self.active.len()
+        self.active.len() + self.wanted.len()
     }
 
     pub fn stats(&self) -> &SyncStats {
@@ -1058,6 +1303,7 @@ impl Session {
             .outstanding
             .values()
             .chain(self.active.values())
+            .chain(self.wanted.values())
             .fold(self.last_activity, |a, &b| a.min(b));
         Some(oldest.saturating_add(self.timeout_ms))
     }
@@ -1080,8 +1326,35 @@ impl Session {
         frame: &[u8],
         now_ms: i64,
     ) -> Result<Vec<SyncMsg>, SyncError> {
-        let msg = SyncMsg::decode(frame)?;
-        self.handle_inner(src, msg, frame.len(), now_ms)
+        let p = Prepared::new(frame)?;
+        self.handle_prepared(src, p, now_ms)
+    }
+
+    /// Handle a frame [`Prepared`] beforehand (perhaps on another thread).
+    pub fn handle_prepared<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        p: Prepared,
+        now_ms: i64,
+    ) -> Result<Vec<SyncMsg>, SyncError> {
+        match p.msg {
+            Ready::Msg(msg) => self.handle_inner(src, msg, p.len, now_ms),
+            Ready::Whole {
+                round,
+                doc_id,
+                loaded,
+            } => {
+                self.now = now_ms;
+                self.stats.messages_received += 1;
+                self.stats.bytes_received += p.len as u64;
+                let mut out = Vec::new();
+                if self.accept(round, now_ms) {
+                    self.on_whole(src, doc_id, *loaded, &mut out)?;
+                }
+                self.maybe_check(src, &mut out);
+                Ok(out)
+            }
+        }
     }
 
     /// Handle a received message; returns the messages to send back. An error means
@@ -1109,6 +1382,7 @@ impl Session {
         if !self.hello_done || self.excluded.contains(id) {
             return out;
         }
+        self.ensure_state(src, id);
         let Some(doc) = src.doc(id) else {
             return out;
         };
@@ -1178,6 +1452,7 @@ impl Session {
             SyncMsg::Refuse { round, doc_id } => {
                 if self.accept(round, now_ms) {
                     self.active.remove(&doc_id);
+                    self.wanted.remove(&self.position(&doc_id));
                     self.excluded.insert(doc_id);
                     self.caught_up = false;
                 }
@@ -1198,15 +1473,27 @@ impl Session {
                 data,
             } => {
                 if self.accept(round, now_ms) {
-                    let data = if packed {
-                        inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
-                            doc: doc_id.to_string(),
-                            reason: "the deflated document does not inflate within the frame limit".into(),
-                        })?
-                    } else {
-                        data
-                    };
-                    self.on_whole(src, doc_id, &data, &mut out)?;
+                    let loaded = load_whole(&doc_id, packed, data);
+                    self.on_whole(src, doc_id, loaded, &mut out)?;
+                }
+            }
+            SyncMsg::WantKeys { round, keys } => {
+                if self.accept(round, now_ms) {
+                    let keys: BTreeSet<u64> = keys.into_iter().collect();
+                    // Every document held, refused ones too (the peer hears so).
+                    let ids: Vec<DocId> = src
+                        .manifest()
+                        .keys()
+                        .filter(|id| keys.contains(&self.position(id)))
+                        .cloned()
+                        .collect();
+                    for id in ids {
+                        if self.excluded.contains(&id) {
+                            self.refuse(id, &mut out);
+                        } else {
+                            self.give_whole(src, id, &mut out);
+                        }
+                    }
                 }
             }
             SyncMsg::Want { round, docs } => {
@@ -1285,8 +1572,16 @@ impl Session {
         if self.is_driver() && self.outstanding.is_empty() {
             let mut items = Vec::new();
             let mut to_sync = Diff::default();
-            let theirs = (h.doc_count, &h.root[..]);
-            answer_fingerprint(&idx, self.leaf, Prefix::ROOT, theirs, &mut items, &mut to_sync);
+            let theirs = (h.doc_count, Their::Short(&h.root[..]));
+            answer_fingerprint(
+                &idx,
+                self.leaf,
+                self.round,
+                Prefix::ROOT,
+                theirs,
+                &mut items,
+                &mut to_sync,
+            );
             self.begin_docs(src, to_sync, out);
             if !items.is_empty() {
                 let id = self.next_request();
@@ -1325,6 +1620,13 @@ impl Session {
                     self.check = None;
                     if items.is_empty() && self.index(src).fingerprint(Prefix::ROOT).1 == sent_root {
                         self.mark_caught_up();
+                    } else if !items.is_empty() {
+                        self.checks_failed += 1;
+                        if self.checks_failed >= CHECKS_PER_ROUND {
+                            let now = self.now;
+                            out.extend(self.start(&*src, now));
+                            return;
+                        }
                     }
                 }
             }
@@ -1351,7 +1653,16 @@ impl Session {
                         root_equal = true;
                         continue;
                     }
-                    answer_fingerprint(&idx, self.leaf, prefix, (count, &digest), &mut resp, &mut to_sync);
+                    let theirs = (count, Their::Short(&digest[..]));
+                    answer_fingerprint(
+                        &idx,
+                        self.leaf,
+                        self.round,
+                        prefix,
+                        theirs,
+                        &mut resp,
+                        &mut to_sync,
+                    );
                 }
                 ReconItem::FingerprintShort {
                     prefix,
@@ -1361,7 +1672,42 @@ impl Session {
                     if !done.insert((ITEM_FINGERPRINT, prefix)) {
                         continue;
                     }
-                    answer_fingerprint(&idx, self.leaf, prefix, (count, &digest), &mut resp, &mut to_sync);
+                    let theirs = (count, Their::Short(&digest[..]));
+                    answer_fingerprint(
+                        &idx,
+                        self.leaf,
+                        self.round,
+                        prefix,
+                        theirs,
+                        &mut resp,
+                        &mut to_sync,
+                    );
+                }
+                ReconItem::Children { prefix, kids } => {
+                    for (nibble, (count, digest)) in (0u8..16).zip(&kids) {
+                        let Some(child) = prefix.child(nibble) else {
+                            continue;
+                        };
+                        if !done.insert((ITEM_FINGERPRINT, child)) {
+                            continue;
+                        }
+                        let theirs = (*count, Their::Tiny(digest));
+                        answer_fingerprint(
+                            &idx,
+                            self.leaf,
+                            self.round,
+                            child,
+                            theirs,
+                            &mut resp,
+                            &mut to_sync,
+                        );
+                    }
+                }
+                ReconItem::Keys { prefix, docs } => {
+                    if !done.insert((ITEM_LIST, prefix)) {
+                        continue;
+                    }
+                    self.diff_keys(&idx, prefix, &docs, &mut to_sync);
                 }
                 ReconItem::List { prefix, docs } => {
                     if !done.insert((ITEM_LIST, prefix)) {
@@ -1421,6 +1767,37 @@ impl Session {
         }
     }
 
+    /// The documents that differ under `prefix`, given the peer's positions there.
+    fn diff_keys(&self, idx: &Index, prefix: Prefix, theirs: &[(u64, TinyDigest)], to_sync: &mut Diff) {
+        let ours = idx.range(prefix);
+        let theirs: BTreeMap<u64, &TinyDigest> = theirs.iter().map(|(p, d)| (*p, d)).collect();
+        for e in ours {
+            match theirs.get(&e.pos) {
+                None => {
+                    to_sync.give.insert(e.id.clone());
+                }
+                Some(d) if tiny(self.round, &e.digest) != **d => {
+                    to_sync.sync.insert(e.id.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        let held: BTreeSet<u64> = ours.iter().map(|e| e.pos).collect();
+        to_sync
+            .want_keys
+            .extend(theirs.keys().filter(|p| !held.contains(p)));
+    }
+
+    /// A document's position in the index: the first 64 bits of its id's hash.
+    fn position(&self, id: &DocId) -> u64 {
+        let key = *self
+            .keys
+            .borrow_mut()
+            .entry(id.clone())
+            .or_insert_with(|| position_key(id));
+        pos_of(&key)
+    }
+
     fn begin_docs<S: DocSource + ?Sized>(&mut self, src: &mut S, diff: Diff, out: &mut Vec<SyncMsg>) {
         for id in diff.sync {
             self.begin_doc(src, id, out);
@@ -1444,6 +1821,22 @@ impl Session {
             };
             self.emit(out, msg);
         }
+        let keys: Vec<u64> = diff
+            .want_keys
+            .into_iter()
+            .filter(|k| !self.wanted.contains_key(k))
+            .collect();
+        if !keys.is_empty() {
+            for k in &keys {
+                self.wanted.insert(*k, self.now);
+            }
+            self.caught_up = false;
+            let msg = SyncMsg::WantKeys {
+                round: self.round,
+                keys,
+            };
+            self.emit(out, msg);
+        }
     }
 
     /// The peer lacks `id`: send it whole (or, if it is too large for one frame,
@@ -1458,7 +1851,9 @@ impl Session {
         // What `Automerge::load` takes: a document of a few small changes as those
         // changes (each compressed by automerge), which is smaller than a saved
         // document's header and columns; a longer or larger one as automerge's
-        // `save()`, which is also several times faster to produce than its changes.
+        // `save()`, which is also several times faster to produce than its changes,
+        // and to load: automerge rebuilds a saved document's operations in bulk, but
+        // applies changes one operation at a time.
         let meta = doc.get_changes_meta(&[]);
         let ops: u64 = meta
             .iter()
@@ -1498,17 +1893,14 @@ impl Session {
         &mut self,
         src: &mut S,
         id: DocId,
-        data: &[u8],
+        loaded: Result<(Vec<u8>, Automerge), SyncError>,
         out: &mut Vec<SyncMsg>,
     ) -> Result<(), SyncError> {
         if self.excluded.contains(&id) {
             self.refuse(id, out);
             return Ok(());
         }
-        let mut incoming = Automerge::load(data).map_err(|e| SyncError::BadSyncMessage {
-            doc: id.to_string(),
-            reason: e.to_string(),
-        })?;
+        let (data, mut incoming) = loaded?;
         let theirs = incoming.get_heads();
         let new_changes = if let Some(doc) = src.doc(&id) {
             let before = doc.get_heads();
@@ -1525,7 +1917,7 @@ impl Session {
                 .iter()
                 .filter(|m| *m.actor != skeleton)
                 .count() as u64;
-            if src.adopt(&id, incoming).is_none() {
+            if src.adopt(&id, incoming, &data).is_none() {
                 self.refuse(id, out);
                 return Ok(());
             }
@@ -1535,6 +1927,7 @@ impl Session {
         self.stats.docs_updated += 1;
         self.stats.changes_received += new_changes;
         self.caught_up = false;
+        self.wanted.remove(&self.position(&id));
         self.settle(&id, theirs);
         if self.active.remove(&id).is_some() {
             self.stats.docs_synced += 1;
@@ -1565,6 +1958,7 @@ impl Session {
         if self.excluded.contains(&id) || self.active.contains_key(&id) {
             return;
         }
+        self.ensure_state(src, &id);
         let have = src.doc(&id).is_some();
         let doc = if have { src.doc(&id) } else { src.create_empty(&id) };
         let Some(doc) = doc else {
@@ -1572,7 +1966,7 @@ impl Session {
             return;
         };
         let state = self.states.entry(id.clone()).or_default();
-        *state = persisted(state);
+        *state = resumed(state);
         let msg = doc.generate_sync_message(state);
         if !have {
             src.on_changed(&id);
@@ -1606,6 +2000,7 @@ impl Session {
                 reason: reason.into(),
             });
         }
+        self.ensure_state(src, &id);
         let have = src.doc(&id).is_some();
         let doc = if have { src.doc(&id) } else { src.create_empty(&id) };
         let Some(doc) = doc else {
@@ -1670,6 +2065,7 @@ impl Session {
 
     fn refuse(&mut self, id: DocId, out: &mut Vec<SyncMsg>) {
         self.active.remove(&id);
+        self.wanted.remove(&self.position(&id));
         self.excluded.insert(id.clone());
         self.caught_up = false;
         let msg = SyncMsg::Refuse {
@@ -1686,6 +2082,7 @@ impl Session {
             || !self.hello_done
             || !self.outstanding.is_empty()
             || !self.active.is_empty()
+            || !self.wanted.is_empty()
         {
             return;
         }
@@ -1709,6 +2106,7 @@ impl Session {
     fn mark_caught_up(&mut self) {
         self.caught_up = true;
         self.active.clear();
+        self.wanted.clear();
         self.outstanding.clear();
         self.check = None;
     }
@@ -1721,6 +2119,8 @@ impl Session {
         self.outstanding.clear();
         self.seen.clear();
         self.active.clear();
+        self.wanted.clear();
+        self.checks_failed = 0;
         self.check = None;
         self.caught_up = false;
         self.hello_done = false;
@@ -1730,8 +2130,32 @@ impl Session {
         self.peer.as_deref().is_some_and(|p| self.device_id.as_str() < p)
     }
 
-    fn index<S: DocSource + ?Sized>(&self, src: &S) -> Index {
-        Index::build_with(&src.manifest(), &self.excluded, &mut self.keys.borrow_mut())
+    fn index<S: DocSource + ?Sized>(&self, src: &S) -> std::sync::Arc<Index> {
+        let generation = src.manifest_generation();
+        if let (Some(g), Some((cg, ce, idx))) = (generation, &*self.index_cache.borrow()) {
+            if g == *cg && self.excluded.len() == *ce {
+                return idx.clone();
+            }
+        }
+        let idx = std::sync::Arc::new(Index::build_with(
+            &src.manifest(),
+            &self.excluded,
+            &mut self.keys.borrow_mut(),
+        ));
+        *self.index_cache.borrow_mut() = generation.map(|g| (g, self.excluded.len(), idx.clone()));
+        idx
+    }
+
+    /// Have the sync state of `id` with this peer in memory: the one the source
+    /// saved last time, or else a fresh one.
+    fn ensure_state<S: DocSource + ?Sized>(&mut self, src: &mut S, id: &DocId) {
+        if !self.states.contains_key(id) {
+            let st = src
+                .saved_state(id)
+                .and_then(|b| am::State::decode(&b).ok())
+                .unwrap_or_default();
+            self.states.insert(id.clone(), st);
+        }
     }
 
     fn next_request(&mut self) -> u64 {
@@ -1785,11 +2209,13 @@ struct Diff {
     give: BTreeSet<DocId>,
     /// Held by the peer only: asked for whole.
     want: BTreeSet<DocId>,
+    /// Held by the peer only, known by position: asked for whole.
+    want_keys: BTreeSet<u64>,
 }
 
 impl Diff {
     fn is_empty(&self) -> bool {
-        self.sync.is_empty() && self.give.is_empty() && self.want.is_empty()
+        self.sync.is_empty() && self.give.is_empty() && self.want.is_empty() && self.want_keys.is_empty()
     }
 }
 
@@ -1849,15 +2275,20 @@ struct Hello {
 fn answer_fingerprint(
     idx: &Index,
     leaf: u64,
+    round: u64,
     prefix: Prefix,
-    (their_count, their_digest): (u64, &[u8]),
+    (their_count, theirs): (u64, Their<'_>),
     items: &mut Vec<ReconItem>,
     to_sync: &mut Diff,
 ) {
     let range = idx.range(prefix);
     let our_count = range.len() as u64;
     let ours = range_digest(range);
-    if our_count == their_count && ours.starts_with(their_digest) {
+    let same = match theirs {
+        Their::Short(d) => ours.starts_with(d),
+        Their::Tiny(t) => tiny(round, &ours) == *t,
+    };
+    if our_count == their_count && same {
         return;
     }
     if their_count == 0 {
@@ -1865,8 +2296,7 @@ fn answer_fingerprint(
         return;
     }
     if our_count <= leaf || prefix.depth() >= MAX_DEPTH {
-        let docs = range.iter().map(|e| (e.id.clone(), short(&e.digest))).collect();
-        items.push(ReconItem::ListShort { prefix, docs });
+        items.push(list_of(range, prefix, round));
         return;
     }
     if their_count <= leaf {
@@ -1877,16 +2307,34 @@ fn answer_fingerprint(
         });
         return;
     }
-    for nibble in 0..16u8 {
-        if let Some(child) = prefix.child(nibble) {
+    let kids = (0..16u8)
+        .filter_map(|nibble| prefix.child(nibble))
+        .map(|child| {
             let (count, digest) = idx.fingerprint(child);
-            items.push(ReconItem::FingerprintShort {
-                prefix: child,
-                count,
-                digest: short(&digest),
-            });
-        }
+            (count, tiny(round, &digest))
+        })
+        .collect();
+    items.push(ReconItem::Children { prefix, kids });
+}
+
+/// The peer's digest of a range, as it came.
+#[derive(Clone, Copy)]
+enum Their<'a> {
+    /// Cut to its first bytes (or whole).
+    Short(&'a [u8]),
+    /// [`tiny`], salted with the round.
+    Tiny(&'a TinyDigest),
+}
+
+/// Our documents under `prefix`, for the peer to compare: by position, unless two
+/// of them share one (then by id).
+fn list_of(range: &[Entry], prefix: Prefix, round: u64) -> ReconItem {
+    if range.windows(2).any(|w| w[0].pos == w[1].pos) {
+        let docs = range.iter().map(|e| (e.id.clone(), short(&e.digest))).collect();
+        return ReconItem::ListShort { prefix, docs };
     }
+    let docs = range.iter().map(|e| (e.pos, tiny(round, &e.digest))).collect();
+    ReconItem::Keys { prefix, docs }
 }
 
 #[cfg(test)]
@@ -1950,6 +2398,9 @@ mod tests {
         docs: BTreeMap<DocId, Automerge>,
         changed: Vec<DocId>,
         refuse: BTreeSet<DocId>,
+        /// Sync states saved with the peer, given as the session asks.
+        saved: BTreeMap<DocId, Vec<u8>>,
+        asked: Vec<DocId>,
     }
 
     impl Replica {
@@ -1961,6 +2412,8 @@ mod tests {
                 docs: BTreeMap::new(),
                 changed: Vec::new(),
                 refuse: BTreeSet::new(),
+                saved: BTreeMap::new(),
+                asked: Vec::new(),
             }
         }
     }
@@ -1968,6 +2421,16 @@ mod tests {
     impl DocSource for Replica {
         fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
             std::borrow::Cow::Owned(manifest_of(&self.docs))
+        }
+        fn manifest_generation(&self) -> Option<u64> {
+            // Changes with the manifest (what a real source counts cheaply), so the
+            // simulations run with the session's index cache on.
+            let root = root_digest(&manifest_of(&self.docs));
+            Some(u64::from_le_bytes(root[..8].try_into().ok()?))
+        }
+        fn saved_state(&mut self, id: &DocId) -> Option<Vec<u8>> {
+            self.asked.push(id.clone());
+            self.saved.get(id).cloned()
         }
         fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
             self.docs.get_mut(id)
@@ -2402,6 +2865,92 @@ mod tests {
     }
 
     #[test]
+    fn a_reconnect_reads_saved_states_only_where_documents_differ() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(11);
+        for id in &ids[..4] {
+            edit(&mut a, id, &mut rng);
+        }
+        let h = sa.start(&a, 0);
+        run_pair(&mut a, &mut sa, &mut b, &mut sb, h, Vec::new());
+        a.saved = sa.export_states();
+        b.saved = sb.export_states();
+        assert!(a.saved.len() >= 4 && b.saved.len() >= 4);
+
+        // A day offline: one document changes on b.
+        edit(&mut b, &ids[2], &mut rng);
+        edit(&mut b, &ids[2], &mut rng);
+        let (mut sa2, mut sb2) = (Session::new(SYSTEM, "dev-a"), Session::new(SYSTEM, "dev-b"));
+        let mut q: VecDeque<(bool, SyncMsg)> = sb2.start(&b, 0).into_iter().map(|m| (false, m)).collect();
+        let mut about_it = 0;
+        while let Some((for_b, m)) = q.pop_front() {
+            if matches!(&m, SyncMsg::DocSync { doc_id, .. } | SyncMsg::DocSyncPacked { doc_id, .. } if *doc_id == ids[2])
+            {
+                about_it += 1;
+            }
+            let out = if for_b {
+                sb2.handle_bytes(&mut b, &m.encode(), 0)
+            } else {
+                sa2.handle_bytes(&mut a, &m.encode(), 0)
+            };
+            q.extend(out.unwrap().into_iter().map(|m| (!for_b, m)));
+            assert!(about_it < 100, "the sessions never went quiet");
+        }
+        assert!(sa2.is_caught_up() && sb2.is_caught_up());
+        assert_eq!(a.asked, vec![ids[2].clone()], "a read one saved state");
+        assert_eq!(b.asked, vec![ids[2].clone()], "b read one saved state");
+        assert_eq!(sa2.stats().changes_received, 2, "just the two new changes travel");
+        // b learns of the difference from the list a (the driver) sends, and resumes
+        // on the guess that a still holds what both shared: its first message about
+        // the document carries the changes, and a's answer closes the exchange.
+        assert_eq!(about_it, 2, "one message each way");
+        assert_converged(&[a, b], "resumed from saved states");
+    }
+
+    #[test]
+    fn short_digests_are_salted_by_round_and_lists_fall_back_to_ids_on_a_shared_position() {
+        let d = [7u8; 32];
+        assert_eq!(tiny(3, &d), tiny(3, &d));
+        assert_ne!(tiny(3, &d), tiny(4, &d), "a new round salts differently");
+        let entry = |id: DocId, pos: u64| Entry {
+            key: [0; 32],
+            pos,
+            id,
+            digest: [1; 32],
+        };
+        let ids = pool();
+        let apart = [entry(ids[0].clone(), 5), entry(ids[1].clone(), 9)];
+        assert!(
+            matches!(list_of(&apart, Prefix::ROOT, 1), ReconItem::Keys { ref docs, .. } if docs.len() == 2)
+        );
+        let shared = [entry(ids[0].clone(), 5), entry(ids[1].clone(), 5)];
+        assert!(matches!(
+            list_of(&shared, Prefix::ROOT, 1),
+            ReconItem::ListShort { ref docs, .. } if docs.len() == 2
+        ));
+        // A position outside the prefix it is listed under is refused.
+        let deep = Prefix::new(1, 0x1000_0000_0000_0000).unwrap();
+        let bad = SyncMsg::Recon {
+            round: 1,
+            id: 1,
+            reply_to: 0,
+            items: vec![ReconItem::Keys {
+                prefix: deep,
+                docs: vec![(0x1fff_ffff_ffff_ffff, [0; TINY])],
+            }],
+        };
+        let mut frame = bad.encode();
+        assert!(SyncMsg::decode(&frame).is_ok());
+        // The first byte of a depth-1 position goes with the prefix; change the
+        // prefix's bits so that the listed position falls outside it.
+        let at = frame.len() - (8 + TINY) - 1 - 1;
+        assert_eq!(frame[at], 0x10);
+        frame[at] = 0x20;
+        assert!(matches!(SyncMsg::decode(&frame), Err(SyncError::Malformed(_))));
+    }
+
+    #[test]
     fn foreign_system_and_self_are_refused() {
         let (a, mut sa, mut b, _) = pair();
         let mut other = Session::new("another-system", "dev-b");
@@ -2533,7 +3082,26 @@ mod tests {
                         prefix: deep.child(1).unwrap(),
                         docs: vec![(pool()[2].clone(), [5; SHORT])],
                     },
+                    ReconItem::Children {
+                        prefix: deep,
+                        kids: (0..16).map(|i| (i * 3, [i as u8; TINY])).collect(),
+                    },
+                    ReconItem::Keys {
+                        prefix: deep,
+                        docs: vec![
+                            (deep.bits() | 0x0000_0012_3456_789a, [6; TINY]),
+                            (deep.bits() | 0x0000_00ff_ffff_ffff, [7; TINY]),
+                        ],
+                    },
+                    ReconItem::Keys {
+                        prefix: Prefix::ROOT,
+                        docs: vec![(u64::MAX, [8; TINY])],
+                    },
                 ],
+            },
+            SyncMsg::WantKeys {
+                round: 4,
+                keys: vec![1, u64::MAX],
             },
             SyncMsg::Whole {
                 round: 4,
@@ -2591,9 +3159,10 @@ mod tests {
             packed: false,
             data: Vec::new(),
         });
-        let want = std::mem::discriminant(&SyncMsg::Want {
+        // b lacks most of a's documents; it learns of them by position and asks.
+        let want = std::mem::discriminant(&SyncMsg::WantKeys {
             round: 0,
-            docs: Vec::new(),
+            keys: Vec::new(),
         });
         assert!(kinds.contains(&whole) && kinds.contains(&want), "{kinds:?}");
         assert_eq!(

@@ -98,7 +98,7 @@ pub struct Node {
     clock: Clock,
     staff: Option<String>,
     /// The sync manifest parsed, with the store's manifest generation it came from.
-    manifest: Option<(u64, branchline_core::sync::Manifest)>,
+    manifest: Option<(u64, std::sync::Arc<branchline_core::sync::Manifest>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -90,6 +90,7 @@ impl Node {
         peer: &str,
         states: &[(branchline_core::DocId, Vec<u8>)],
         addr: &str,
+        remember_addr: bool,
         now: i64,
         synced: bool,
         error: Option<String>,
@@ -98,6 +99,11 @@ impl Node {
         self.store.write(|tx| {
             for (d, st) in states {
                 tx.set_sync_state(peer, &d.to_string(), st)?;
+            }
+            if remember_addr {
+                // Where the device was seen (for `devices`); an incoming address may
+                // be a one-off port, so it is not dialled unless learned elsewhere.
+                tx.add_peer_if_new(addr, "incoming", peer)?;
             }
             tx.peer_seen(addr, peer, now, synced, error.as_deref())?;
             if let Some(json) = status {

@@ -9,7 +9,7 @@
 use crate::enrol::{JoinRequest, JoinResponse};
 use crate::{Node, NodeError, Result};
 use branchline_core::schema::Kind;
-use branchline_core::sync::Session;
+use branchline_core::sync::{Prepared, Session};
 use branchline_core::DocId;
 use branchline_net::endpoint::close_code;
 use branchline_net::{
@@ -220,7 +220,116 @@ impl Shared {
     }
 }
 
-type Frame = Result<Option<(u8, Vec<u8>)>>;
+/// A frame from the peer: a sync message already prepared (decoded; a whole
+/// document in it loaded), or another kind with its payload.
+enum Incoming {
+    Sync(std::result::Result<Prepared, String>),
+    Other(u8, Vec<u8>),
+}
+
+type Frame = Result<Option<Incoming>>;
+
+/// Frames from which preparing moves off the async threads.
+const PREPARE_BLOCKING: usize = 256 * 1024;
+/// What one batch takes at most before it is stored: frames, and their bytes.
+const BATCH_FRAMES: usize = 256;
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Frames queued for the peer past which a session waits for them to go out.
+const OUTBOX_MAX: usize = 8 * 1024 * 1024;
+
+/// Frames to the peer, written by a task of their own: a session hands a reply
+/// over without waiting (even while it holds the node), so replies go out while it
+/// stores what arrived, and the first of many replies go out before the last is made.
+struct Outbox {
+    frames: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
+}
+
+impl Outbox {
+    /// Start the writer; it hands the stream back when the outbox is dropped and
+    /// everything in it is written (`None` if writing failed).
+    fn start(mut tx: SendStream) -> (Outbox, tokio::task::JoinHandle<Option<SendStream>>) {
+        let (frames, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let queued = Arc::new((std::sync::atomic::AtomicUsize::new(0), tokio::sync::Notify::new()));
+        let q = queued.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(f) = rx.recv().await {
+                let ok = write_frame(&mut tx, &f).await.is_ok();
+                q.0.fetch_sub(f.len(), std::sync::atomic::Ordering::SeqCst);
+                q.1.notify_waiters();
+                if !ok {
+                    return None;
+                }
+            }
+            Some(tx)
+        });
+        (Outbox { frames, queued }, writer)
+    }
+
+    fn push(&self, kind: u8, payload: &[u8]) -> Result<()> {
+        let mut f = Vec::with_capacity(payload.len() + 1);
+        f.push(kind);
+        f.extend_from_slice(payload);
+        let len = f.len();
+        self.queued.0.fetch_add(len, std::sync::atomic::Ordering::SeqCst);
+        self.frames
+            .send(f)
+            .map_err(|_| NodeError::Net("net.closed", "the connection to the peer is gone".into()))
+    }
+
+    fn push_all(&self, msgs: impl IntoIterator<Item = branchline_core::sync::SyncMsg>) -> Result<()> {
+        for m in msgs {
+            self.push(kind::SYNC, &m.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Wait while much is still queued: the peer's pace holds the session back.
+    async fn drained(&self) {
+        loop {
+            let notified = self.queued.1.notified();
+            if self.queued.0.load(std::sync::atomic::Ordering::SeqCst) <= OUTBOX_MAX {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Prepare a received sync frame. automerge has panicked on crafted input before;
+/// a bad peer must cost its own connection, never the node.
+fn prepare(frame: &[u8]) -> std::result::Result<Prepared, String> {
+    match std::panic::catch_unwind(|| Prepared::new(frame)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("a message from the peer could not be read".into()),
+    }
+}
+
+/// Read and prepare the peer's frames, in order, as they arrive: loading the
+/// documents in one frame overlaps with handling and storing the ones before.
+async fn read_frames(mut rx: RecvStream, to: tokio::sync::mpsc::Sender<Frame>) {
+    loop {
+        let r = match recv(&mut rx).await {
+            Ok(Some((kind::SYNC, b))) if b.len() >= PREPARE_BLOCKING => {
+                match tokio::task::spawn_blocking(move || prepare(&b)).await {
+                    Ok(p) => Ok(Some(Incoming::Sync(p))),
+                    Err(_) => Ok(Some(Incoming::Sync(Err(
+                        "a message from the peer could not be read".into(),
+                    )))),
+                }
+            }
+            Ok(Some((kind::SYNC, b))) => Ok(Some(Incoming::Sync(prepare(&b)))),
+            Ok(Some((k, b))) => Ok(Some(Incoming::Other(k, b))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let end = !matches!(r, Ok(Some(_)));
+        if to.send(r).await.is_err() || end {
+            break;
+        }
+    }
+}
 
 /// The next frame: one set aside while batching, else the next from the reader.
 async fn next_frame(stashed: &mut Option<Frame>, frames: &mut tokio::sync::mpsc::Receiver<Frame>) -> Frame {
@@ -244,7 +353,7 @@ impl Drop for AbortOnDrop {
 async fn run_session(
     sh: Arc<Shared>,
     conn: Connection,
-    (mut tx, mut rx): (SendStream, RecvStream),
+    (tx, rx): (SendStream, RecvStream),
     mut stop: watch::Receiver<bool>,
     once: bool,
     started: std::time::Instant,
@@ -269,14 +378,6 @@ async fn run_session(
         old.close(close_code::NORMAL, "replaced by a newer connection");
     }
     let addr = conn.remote_addr().to_string();
-    {
-        // Remember where the device was seen (for `devices`); an incoming address may
-        // be a one-off port, so it is not dialled unless learned elsewhere.
-        let mut node = lock(&sh.node);
-        if !node.known_peers()?.iter().any(|p| p.addr == addr) {
-            let _ = node.add_peer(&addr, "incoming", Some(&peer));
-        }
-    }
     sh.set_status(&peer, |s| {
         s.connected = true;
         s.addr = addr.clone();
@@ -284,33 +385,24 @@ async fn run_session(
     });
     let mut events = sh.events.subscribe();
     let mut session = Session::new(sh.system_id.clone(), sh.device_id.clone());
+    let (outbox, writer) = Outbox::start(tx);
     let result = async {
-        let (first, learned) = {
+        // The addresses go first: they are ready at once, and a peer that dialled
+        // opens its end of the session only when the stream's first bytes arrive,
+        // so both sides then prepare their Hello at the same time.
+        let learned = lock(&sh.node).known_addresses()?;
+        outbox.push(kind::ADDRESSES, &serde_json::to_vec(&learned).unwrap_or_default())?;
+        let first = {
             let mut node = lock(&sh.node);
-            for (d, st) in node.sync_states(&peer)? {
-                let _ = session.import_state(d, &st);
-            }
-            let src = node.sync_source()?;
-            let first = session.start(&src, now_ms());
-            drop(src);
-            (first, node.known_addresses()?)
+            // Saved sync states are read as the session reaches each document.
+            let src = node.sync_source()?.for_peer(&peer);
+            session.start(&src, now_ms())
         };
-        for m in first {
-            send(&mut tx, kind::SYNC, &m.encode()).await?;
-        }
-        send(&mut tx, kind::ADDRESSES, &serde_json::to_vec(&learned).unwrap_or_default()).await?;
+        outbox.push_all(first)?;
         // Frames are read by their own task: a read cancelled half-way by another
         // branch of the select below would lose bytes and desynchronise the stream.
         let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Frame>(16);
-        let reader = tokio::spawn(async move {
-            loop {
-                let r = recv(&mut rx).await;
-                let end = !matches!(r, Ok(Some(_)));
-                if frames_tx.send(r).await.is_err() || end {
-                    break;
-                }
-            }
-        });
+        let reader = tokio::spawn(read_frames(rx, frames_tx));
         let _reader = AbortOnDrop(reader);
         let mut stashed: Option<Frame> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -324,33 +416,32 @@ async fn run_session(
                 _ = stop.changed() => break,
                 frame = next_frame(&mut stashed, &mut frames) => match frame? {
                     None => break,
-                    Some((kind::SYNC, bytes)) => {
-                        // Take every sync frame already here and apply them together:
-                        // one lock, one transaction, one fsync for the lot.
-                        let mut batch = vec![bytes];
-                        while batch.len() < 256 {
-                            match frames.try_recv() {
-                                Ok(Ok(Some((kind::SYNC, b)))) => batch.push(b),
-                                Ok(other) => {
-                                    stashed = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        let (out, changed) = {
+                    Some(Incoming::Sync(first)) => {
+                        // Every sync frame already here, and those that arrive while
+                        // these are handled, are applied together: one lock, one
+                        // transaction, one fsync for the lot.
+                        let changed = {
                             let mut node = lock(&sh.node);
-                            let mut src = node.sync_source()?;
-                            let mut out = Vec::new();
+                            let mut src = node.sync_source()?.for_peer(&peer);
                             let mut failed = None;
-                            for bytes in &batch {
-                                // automerge has panicked on crafted input before; a bad
-                                // peer must cost its own connection, never the node.
+                            let (mut n, mut bytes) = (0usize, 0usize);
+                            let mut next = Some(first);
+                            while let Some(p) = next.take() {
+                                let p = match p {
+                                    Ok(p) => p,
+                                    Err(e) => {
+                                        failed = Some(e);
+                                        break;
+                                    }
+                                };
+                                n += 1;
+                                bytes += p.frame_len();
                                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    session.handle_bytes(&mut src, bytes, now_ms())
+                                    session.handle_prepared(&mut src, p, now_ms())
                                 }));
                                 match r {
-                                    Ok(Ok(o)) => out.extend(o),
+                                    // Out at once, before what arrived is stored.
+                                    Ok(Ok(o)) => outbox.push_all(o)?,
                                     Ok(Err(e)) => {
                                         failed = Some(e.to_string());
                                         break;
@@ -361,13 +452,21 @@ async fn run_session(
                                         return Err(NodeError::Net("net.protocol", "a message from the peer could not be applied".into()));
                                     }
                                 }
+                                if n >= BATCH_FRAMES || bytes >= BATCH_BYTES {
+                                    break;
+                                }
+                                match frames.try_recv() {
+                                    Ok(Ok(Some(Incoming::Sync(p)))) => next = Some(p),
+                                    Ok(other) => stashed = Some(other),
+                                    Err(_) => {}
+                                }
                             }
                             // What was applied is kept even when a later frame is bad.
                             let changed = src.finish()?;
                             if let Some(e) = failed {
                                 return Err(NodeError::Net("net.protocol", e));
                             }
-                            (out, changed)
+                            changed
                         };
                         for doc in changed {
                             let _ = sh.events.send(Changed {
@@ -376,9 +475,9 @@ async fn run_session(
                                 at: now_ms(),
                             });
                         }
-                        out
+                        Vec::new()
                     }
-                    Some((kind::ADDRESSES, bytes)) => {
+                    Some(Incoming::Other(kind::ADDRESSES, bytes)) => {
                         if let Ok(list) = serde_json::from_slice::<Vec<(String, String)>>(&bytes) {
                             let mut node = lock(&sh.node);
                             for (dev, a) in list.into_iter().take(256) {
@@ -389,12 +488,12 @@ async fn run_session(
                         }
                         Vec::new()
                     }
-                    Some((k, _)) => return Err(NodeError::Net("net.protocol", format!("unexpected frame kind {k}"))),
+                    Some(Incoming::Other(k, _)) => return Err(NodeError::Net("net.protocol", format!("unexpected frame kind {k}"))),
                 },
                 ev = events.recv() => match ev {
                     Ok(Changed { doc, from, .. }) if from.as_deref() != Some(peer.as_str()) => {
                         let mut node = lock(&sh.node);
-                        let mut src = node.sync_source()?;
+                        let mut src = node.sync_source()?.for_peer(&peer);
                         let out = session.local_change(&mut src, &doc, now_ms());
                         src.finish()?;
                         out
@@ -412,7 +511,7 @@ async fn run_session(
                     let mut node = lock(&sh.node);
                     let dirty = session.take_dirty_states();
                     node.save_sync_states(&peer, &dirty)?;
-                    let src = node.sync_source()?;
+                    let src = node.sync_source()?.for_peer(&peer);
                     let now = now_ms();
                     // A cheap round now and then (one round trip when nothing differs)
                     // catches anything a lost notice or a lagging peer left behind.
@@ -425,9 +524,8 @@ async fn run_session(
                     }
                 }
             };
-            for m in out {
-                send(&mut tx, kind::SYNC, &m.encode()).await?;
-            }
+            outbox.push_all(out)?;
+            outbox.drained().await;
             let stats = session.stats().clone();
             let caught_up = session.is_caught_up();
             let waiting = session.docs_in_flight() as u64;
@@ -469,6 +567,7 @@ async fn run_session(
             &peer,
             &dirty,
             &addr,
+            true,
             now_ms(),
             session.is_caught_up(),
             result.as_ref().err().map(|e| e.to_string()),
@@ -478,7 +577,9 @@ async fn run_session(
     // Both sides agree and what arrived is stored: the stream's closing handshake
     // below (which waits for the peer's acknowledgement) is not part of the sync.
     let millis = started.elapsed().as_millis() as u64;
-    if result.is_ok() {
+    drop(outbox);
+    let tx = writer.await.ok().flatten();
+    if let (Ok(()), Some(mut tx)) = (&result, tx) {
         let _ = branchline_net::endpoint::finish(&mut tx).await;
         conn.close(close_code::NORMAL, "done");
     }

@@ -10,32 +10,43 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
 use branchline_core::sync::{heads_digest, DocSource, Manifest};
 use branchline_core::DocId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub struct NodeSource<'a> {
     node: &'a mut Node,
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
+    /// The store's manifest generation the copy above was taken at, and how many
+    /// times this source changed it since.
+    generation: Option<u64>,
+    edits: u64,
+    /// The peer whose saved sync states the session resumes from.
+    peer: Option<String>,
     changed: BTreeSet<DocId>,
+    /// Documents that arrived whole: the bytes they were loaded from and their
+    /// heads then, stored as they came rather than re-derived change by change.
+    wholes: HashMap<DocId, (Vec<u8>, Vec<ChangeHash>)>,
     failed: Option<NodeError>,
 }
 
 impl Node {
     /// Every document's heads digest, from the store (no document is loaded).
-    pub fn manifest(&mut self) -> Result<Manifest> {
+    pub fn manifest(&mut self) -> Result<Arc<Manifest>> {
         if let (Some(g), Some((cached, m))) = (self.store.manifest_generation()?, &self.manifest) {
             if g == *cached {
                 return Ok(m.clone());
             }
         }
         let (generation, rows) = self.store.manifest()?;
-        let m: Manifest = rows
-            .iter()
-            .filter_map(|(id, d)| {
-                let id: DocId = id.parse().ok()?;
-                let d: [u8; 32] = d.as_slice().try_into().ok()?;
-                Some((id, d))
-            })
-            .collect();
+        let m: Arc<Manifest> = Arc::new(
+            rows.iter()
+                .filter_map(|(id, d)| {
+                    let id: DocId = id.parse().ok()?;
+                    let d: [u8; 32] = d.as_slice().try_into().ok()?;
+                    Some((id, d))
+                })
+                .collect(),
+        );
         self.manifest = Some((generation, m.clone()));
         Ok(m)
     }
@@ -44,10 +55,15 @@ impl Node {
     /// handled what arrived, to store it.
     pub fn sync_source(&mut self) -> Result<NodeSource<'_>> {
         let manifest = self.manifest()?;
+        let generation = self.manifest.as_ref().map(|(g, _)| *g);
         Ok(NodeSource {
             node: self,
             manifest,
+            generation,
+            edits: 0,
+            peer: None,
             changed: BTreeSet::new(),
+            wholes: HashMap::new(),
             failed: None,
         })
     }
@@ -92,6 +108,12 @@ impl Node {
 }
 
 impl NodeSource<'_> {
+    /// Resume from the sync states saved with `peer` (read as the session needs them).
+    pub fn for_peer(mut self, peer: &str) -> Self {
+        self.peer = Some(peer.to_string());
+        self
+    }
+
     /// Store every document the session changed. Returns their ids.
     pub fn finish(self) -> Result<Vec<DocId>> {
         if let Some(e) = self.failed {
@@ -103,6 +125,7 @@ impl NodeSource<'_> {
             return Ok(changed);
         }
         let docs = &mut self.node.docs;
+        let mut wholes = self.wholes;
         let result = self.node.store.write(|tx| {
             // What the store holds of each document: changes another process wrote are
             // loaded first, so every stored head is known to the document.
@@ -123,10 +146,12 @@ impl NodeSource<'_> {
                     newer,
                     stored_heads,
                     before,
+                    whole: wholes.remove(id),
                 });
             }
             // The index rows of every document side by side, then written in order.
-            for m in merge::par_map(jobs, FinishJob::cost, FinishJob::run) {
+            let ms = merge::par_map(jobs, FinishJob::cost, FinishJob::run);
+            for m in ms {
                 m?.write(tx, docs)?;
             }
             Ok::<_, NodeError>(())
@@ -146,6 +171,7 @@ struct FinishJob<'a> {
     newer: Option<branchline_store::StoredDoc>,
     stored_heads: Vec<ChangeHash>,
     before: Vec<branchline_core::conflict::Conflict>,
+    whole: Option<(Vec<u8>, Vec<ChangeHash>)>,
 }
 
 impl FinishJob<'_> {
@@ -166,21 +192,35 @@ impl FinishJob<'_> {
                 self.key
             )));
         }
-        let fresh = l.doc.get_changes(&self.stored_heads);
+        let mut rows = Vec::new();
+        let since = match self.whole {
+            // Arrived whole, and the store holds none of it: its bytes are stored as
+            // they came (`load_incremental` takes a saved document as readily as
+            // changes), which spares re-deriving every change from automerge's
+            // columns, and only what came after them is added change by change.
+            Some((bytes, heads)) if self.stored_heads.is_empty() && self.newer.is_none() => {
+                rows.push((whole_row_hash(&heads), bytes));
+                heads
+            }
+            _ => self.stored_heads.clone(),
+        };
+        let fresh = l.doc.get_changes(&since);
         let touched = if self.stored_heads.is_empty() {
             None
         } else {
             doc::records_touched(&l.doc, &fresh)
         };
         let derived = merge::derive(self.id, &l.doc, touched.as_ref(), &self.before)?;
-        let snapshot = merge::snapshot_due(self.id, &l.doc, l.stored + fresh.len() as i64);
+        rows.extend(
+            fresh
+                .iter()
+                .map(|c| (c.hash().to_string(), c.raw_bytes().to_vec())),
+        );
+        let snapshot = merge::snapshot_due(self.id, &l.doc, l.stored + rows.len() as i64);
         Ok(Merged {
             id: self.id.clone(),
             key: self.key,
-            fresh: fresh
-                .iter()
-                .map(|c| (c.hash().to_string(), c.raw_bytes().to_vec()))
-                .collect(),
+            fresh: rows,
             loaded: l,
             known: 0,
             derived: Some(derived),
@@ -189,9 +229,32 @@ impl FinishJob<'_> {
     }
 }
 
+/// The `hash` of a change row that holds a whole document: unique per document and
+/// heads, and never a change hash (those are 64 hex digits).
+fn whole_row_hash(heads: &[ChangeHash]) -> String {
+    format!("whole-{}", hex::encode(heads_digest(heads)))
+}
+
 impl DocSource for NodeSource<'_> {
     fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
         std::borrow::Cow::Borrowed(&self.manifest)
+    }
+
+    fn manifest_generation(&self) -> Option<u64> {
+        // Own edits are counted in the low bits; the store's generation moves on
+        // with the commit that stores them.
+        self.generation
+            .map(|g| g.wrapping_shl(24).wrapping_add(self.edits))
+    }
+
+    fn saved_state(&mut self, id: &DocId) -> Option<Vec<u8>> {
+        let peer = self.peer.as_deref()?;
+        let key = id.to_string();
+        // An unreadable state costs a resumption, not the session.
+        self.node
+            .store
+            .read(|tx| tx.sync_state(peer, &key))
+            .unwrap_or_default()
     }
 
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
@@ -234,7 +297,7 @@ impl DocSource for NodeSource<'_> {
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
     }
 
-    fn adopt(&mut self, id: &DocId, mut doc: Automerge) -> Option<&mut Automerge> {
+    fn adopt(&mut self, id: &DocId, mut doc: Automerge, bytes: &[u8]) -> Option<&mut Automerge> {
         if self.doc(id).is_some() {
             // Stored meanwhile (by another process): merge rather than replace.
             let mine = self.node.docs.get_mut(id).map(|l| &mut l.doc)?;
@@ -244,6 +307,7 @@ impl DocSource for NodeSource<'_> {
             }
         } else {
             doc.set_actor(self.node.actor.clone());
+            self.wholes.insert(id.clone(), (bytes.to_vec(), doc.get_heads()));
             self.node.docs.insert(
                 id.clone(),
                 Loaded {
@@ -263,7 +327,8 @@ impl DocSource for NodeSource<'_> {
         if let Some(l) = self.node.docs.get(id) {
             let mut heads = l.doc.get_heads();
             heads.sort();
-            self.manifest.insert(id.clone(), heads_digest(&heads));
+            Arc::make_mut(&mut self.manifest).insert(id.clone(), heads_digest(&heads));
+            self.edits += 1;
         }
     }
 }

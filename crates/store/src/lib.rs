@@ -44,6 +44,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_sync.sql")),
+    (3, include_str!("../migrations/0003_one_index_on_changes.sql")),
 ];
 
 pub struct Store {
@@ -575,6 +576,15 @@ impl Tx<'_> {
         Ok(v)
     }
 
+    /// One document's sync state with `peer`, if one was saved.
+    pub fn sync_state(&self, peer: &str, doc_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
+            .query_row([peer, doc_id], |r| r.get(0))
+            .optional()?)
+    }
+
     pub fn set_sync_state(&self, peer: &str, doc_id: &str, state: &[u8]) -> Result<()> {
         let mut st = self
             .tx
@@ -654,6 +664,15 @@ impl Tx<'_> {
             "INSERT INTO peers (addr, source, device_id) VALUES (?1, ?2, ?3)
              ON CONFLICT(addr) DO UPDATE SET device_id = coalesce(excluded.device_id, peers.device_id),
                source = CASE WHEN peers.source = 'static' THEN 'static' ELSE excluded.source END",
+            params![addr, source, device],
+        )?;
+        Ok(())
+    }
+
+    /// Remember an address where a device was seen, unless it is known already.
+    pub fn add_peer_if_new(&self, addr: &str, source: &str, device: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO peers (addr, source, device_id) VALUES (?1, ?2, ?3)",
             params![addr, source, device],
         )?;
         Ok(())

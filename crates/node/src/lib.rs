@@ -360,6 +360,19 @@ impl W<'_, '_> {
         op: &str,
         writes: Vec<(Kind, String, Fields, bool)>,
     ) -> Result<Vec<Record>> {
+        self.put_over(doc_id, op, writes, None)
+    }
+
+    /// `put`, given for an update of one record what that record was (as the index
+    /// holds it, which mirrors the document): the record after the write is then
+    /// worked out from it and what was written, rather than read back from automerge.
+    fn put_over(
+        &mut self,
+        doc_id: &DocId,
+        op: &str,
+        writes: Vec<(Kind, String, Fields, bool)>,
+        before: Option<&Record>,
+    ) -> Result<Vec<Record>> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
@@ -399,9 +412,26 @@ impl W<'_, '_> {
         )
         .map_err(|f| f.error)?;
         let mut records = Vec::with_capacity(with_meta.len());
-        for (kind, id, _, _) in &with_meta {
-            if let Some(r) = doc::read_record(doc, *kind, id) {
+        match (before, with_meta.as_slice()) {
+            (Some(b), [(kind, id, fields, false)]) if b.kind == *kind && b.id == *id => {
+                // What `doc::put_record` leaves: every field written wins (a null
+                // removes it), every other field is as it was.
+                let mut r = b.clone();
+                for (name, value) in fields {
+                    if value.is_null() {
+                        r.fields.remove(name);
+                    } else {
+                        r.fields.insert(name.clone(), value.clone());
+                    }
+                }
                 records.push(r);
+            }
+            _ => {
+                for (kind, id, _, _) in &with_meta {
+                    if let Some(r) = doc::read_record(doc, *kind, id) {
+                        records.push(r);
+                    }
+                }
             }
         }
         self.persist(doc_id, &heads)?;
@@ -617,10 +647,11 @@ impl W<'_, '_> {
             ));
         }
         let rec = self
-            .put(
+            .put_over(
                 &doc_id,
                 "update",
                 vec![(kind, existing.id.clone(), changes.clone(), false)],
+                Some(&existing),
             )?
             .pop()
             .ok_or_else(|| NodeError::Usage("record was not written".into()))?;
@@ -1868,6 +1899,58 @@ impl ImportJob<'_> {
 mod tests {
     use super::*;
     use branchline_core::value::fields;
+
+    #[test]
+    fn an_update_indexes_the_record_the_document_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = Node::init(dir.path(), "Upd", "CEN", Some("Central"), "desk").unwrap();
+        let ana = n
+            .create(
+                Kind::Staff,
+                fields([("name", "Ana Brooks".into()), ("role", "technician".into())]),
+            )
+            .unwrap();
+        let a = n
+            .create(
+                Kind::Asset,
+                fields([
+                    ("tag", "CEN-PU-001".into()),
+                    ("name", "Public PC 1".into()),
+                    ("category", "public-pc".into()),
+                    ("branch", "CEN".into()),
+                    ("serial", "SN1".into()),
+                ]),
+            )
+            .unwrap();
+        // Each step: a field written, one cleared, the writer changed, nothing changed.
+        let steps: Vec<(Option<&str>, Fields)> = vec![
+            (None, fields([("notes", "new fan".into())])),
+            (
+                None,
+                fields([("serial", Value::Null), ("location", "Stockroom".into())]),
+            ),
+            (Some(ana.id.as_str()), fields([("status", "in-repair".into())])),
+            (
+                None,
+                fields([("status", "deployed".into()), ("notes", Value::Null)]),
+            ),
+        ];
+        for (i, (staff, f)) in steps.into_iter().enumerate() {
+            n.set_staff(staff).unwrap();
+            let written = n.update(Kind::Asset, &a.id, f).unwrap();
+            let indexed = n.get(Kind::Asset, &a.id).unwrap();
+            let held = n
+                .with_doc(&DocId::Inventory, |d| doc::read_record(d, Kind::Asset, &a.id))
+                .unwrap()
+                .flatten()
+                .unwrap();
+            assert_eq!(written, held, "step {i}: what update returns");
+            assert_eq!(indexed, held, "step {i}: what the index holds");
+        }
+        let before = n.list(Kind::Asset, &ListFilter::default()).unwrap();
+        n.rebuild_index().unwrap();
+        assert_eq!(n.list(Kind::Asset, &ListFilter::default()).unwrap(), before);
+    }
 
     #[test]
     fn record_ids_carry_the_time_they_were_made_and_sort_by_it() {

@@ -1573,15 +1573,8 @@ impl Session {
             let mut items = Vec::new();
             let mut to_sync = Diff::default();
             let theirs = (h.doc_count, Their::Short(&h.root[..]));
-            answer_fingerprint(
-                &idx,
-                self.leaf,
-                self.round,
-                Prefix::ROOT,
-                theirs,
-                &mut items,
-                &mut to_sync,
-            );
+            let descent = Descent::new(&idx, self);
+            descent.answer(Prefix::ROOT, theirs, &mut items, &mut to_sync);
             self.begin_docs(src, to_sync, out);
             if !items.is_empty() {
                 let id = self.next_request();
@@ -1637,6 +1630,7 @@ impl Session {
         let idx = self.index(src);
         let mut resp = Vec::new();
         let mut to_sync = Diff::default();
+        let descent = Descent::new(&idx, self);
         let mut root_equal = false;
         let mut done: BTreeSet<(u8, Prefix)> = BTreeSet::new();
         for item in items {
@@ -1654,15 +1648,7 @@ impl Session {
                         continue;
                     }
                     let theirs = (count, Their::Short(&digest[..]));
-                    answer_fingerprint(
-                        &idx,
-                        self.leaf,
-                        self.round,
-                        prefix,
-                        theirs,
-                        &mut resp,
-                        &mut to_sync,
-                    );
+                    descent.answer(prefix, theirs, &mut resp, &mut to_sync);
                 }
                 ReconItem::FingerprintShort {
                     prefix,
@@ -1673,15 +1659,7 @@ impl Session {
                         continue;
                     }
                     let theirs = (count, Their::Short(&digest[..]));
-                    answer_fingerprint(
-                        &idx,
-                        self.leaf,
-                        self.round,
-                        prefix,
-                        theirs,
-                        &mut resp,
-                        &mut to_sync,
-                    );
+                    descent.answer(prefix, theirs, &mut resp, &mut to_sync);
                 }
                 ReconItem::Children { prefix, kids } => {
                     for (nibble, (count, digest)) in (0u8..16).zip(&kids) {
@@ -1692,15 +1670,7 @@ impl Session {
                             continue;
                         }
                         let theirs = (*count, Their::Tiny(digest));
-                        answer_fingerprint(
-                            &idx,
-                            self.leaf,
-                            self.round,
-                            child,
-                            theirs,
-                            &mut resp,
-                            &mut to_sync,
-                        );
+                        descent.answer(child, theirs, &mut resp, &mut to_sync);
                     }
                 }
                 ReconItem::Keys { prefix, docs } => {
@@ -2273,9 +2243,7 @@ struct Hello {
 /// when we hold few; our own fingerprint back when the peer holds few (so that it
 /// lists); else our 16 child fingerprints. Answers carry short digests.
 fn answer_fingerprint(
-    idx: &Index,
-    leaf: u64,
-    round: u64,
+    &Descent { idx, leaf, round }: &Descent<'_>,
     prefix: Prefix,
     (their_count, theirs): (u64, Their<'_>),
     items: &mut Vec<ReconItem>,
@@ -2315,6 +2283,35 @@ fn answer_fingerprint(
         })
         .collect();
     items.push(ReconItem::Children { prefix, kids });
+}
+
+/// What answering the peer's fingerprints needs: our index, where lists begin, and
+/// the round that salts the short digests.
+struct Descent<'a> {
+    idx: &'a Index,
+    leaf: u64,
+    round: u64,
+}
+
+impl<'a> Descent<'a> {
+    fn new(idx: &'a Index, session: &Session) -> Descent<'a> {
+        Descent {
+            idx,
+            leaf: session.leaf,
+            round: session.round,
+        }
+    }
+
+    /// [`answer_fingerprint`] under this descent.
+    fn answer(
+        &self,
+        prefix: Prefix,
+        theirs: (u64, Their<'_>),
+        items: &mut Vec<ReconItem>,
+        to_sync: &mut Diff,
+    ) {
+        answer_fingerprint(self, prefix, theirs, items, to_sync);
+    }
 }
 
 /// The peer's digest of a range, as it came.

@@ -578,7 +578,14 @@ async fn run_session(
     // below (which waits for the peer's acknowledgement) is not part of the sync.
     let millis = started.elapsed().as_millis() as u64;
     drop(outbox);
-    let tx = writer.await.ok().flatten();
+    // After a failure what is still queued is not waited for: the peer may have
+    // stopped reading.
+    let tx = if result.is_ok() {
+        writer.await.ok().flatten()
+    } else {
+        writer.abort();
+        None
+    };
     if let (Ok(()), Some(mut tx)) = (&result, tx) {
         let _ = branchline_net::endpoint::finish(&mut tx).await;
         conn.close(close_code::NORMAL, "done");

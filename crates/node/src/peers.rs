@@ -90,7 +90,6 @@ impl Node {
         peer: &str,
         states: &[(branchline_core::DocId, Vec<u8>)],
         addr: &str,
-        remember_addr: bool,
         now: i64,
         synced: bool,
         error: Option<String>,
@@ -100,11 +99,10 @@ impl Node {
             for (d, st) in states {
                 tx.set_sync_state(peer, &d.to_string(), st)?;
             }
-            if remember_addr {
-                // Where the device was seen (for `devices`); an incoming address may
-                // be a one-off port, so it is not dialled unless learned elsewhere.
-                tx.add_peer_if_new(addr, "incoming", peer)?;
-            }
+            // Where the device was seen (for `devices`), if the address is new: an
+            // incoming one may be a one-off port, so it is not dialled unless learned
+            // elsewhere.
+            tx.add_peer_if_new(addr, "incoming", peer)?;
             tx.peer_seen(addr, peer, now, synced, error.as_deref())?;
             if let Some(json) = status {
                 tx.set_meta("sync_status", json)?;

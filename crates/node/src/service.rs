@@ -567,7 +567,6 @@ async fn run_session(
             &peer,
             &dirty,
             &addr,
-            true,
             now_ms(),
             session.is_caught_up(),
             result.as_ref().err().map(|e| e.to_string()),

@@ -150,8 +150,7 @@ impl NodeSource<'_> {
                 });
             }
             // The index rows of every document side by side, then written in order.
-            let ms = merge::par_map(jobs, FinishJob::cost, FinishJob::run);
-            for m in ms {
+            for m in merge::par_map(jobs, FinishJob::cost, FinishJob::run) {
                 m?.write(tx, docs)?;
             }
             Ok::<_, NodeError>(())

@@ -486,6 +486,13 @@ fn join_and_live_sync() {
         bl(&b, &["asset", "show", "CEN-PC-1"]).ok(),
         "the join brought A's records"
     );
+    // Documents that arrived whole were indexed as they arrived (on the connection's
+    // reader); that index is the one the documents give.
+    let lists = |d: &Path| ["asset", "branch", "staff"].map(|k| ok(d, &[k, "list", "--json"]));
+    let as_joined = lists(&b);
+    assert!(as_joined[0].contains("CEN-PC-1"), "{}", as_joined[0]);
+    ok(&b, &["index", "rebuild"]);
+    assert_eq!(lists(&b), as_joined);
     let b_id = device_id(&b);
     let on_a = json(&a, &["devices"]);
     let rec = on_a

@@ -82,6 +82,9 @@ pub type Digest = [u8; 32];
 /// What a replica holds: the digest of each document's heads ([`heads_digest`]).
 pub type Manifest = BTreeMap<DocId, Digest>;
 
+/// Where a session hands the messages it makes, one by one as it makes them.
+pub type Replies<'a> = dyn FnMut(SyncMsg) + 'a;
+
 /// Version byte that opens every frame.
 pub const PROTOCOL_VERSION: u8 = 1;
 /// Largest frame accepted (and the largest a peer should send).
@@ -934,6 +937,23 @@ impl SyncMsg {
     }
 }
 
+/// An index of a manifest kept between sessions ([`DocSource::index_cache`]).
+#[derive(Debug, Default)]
+pub struct IndexCache(std::sync::Mutex<Option<(u64, std::sync::Arc<Index>)>>);
+
+impl IndexCache {
+    fn get(&self, generation: u64) -> Option<std::sync::Arc<Index>> {
+        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, i)| i.clone())
+    }
+
+    fn put(&self, generation: u64, idx: std::sync::Arc<Index>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, idx));
+    }
+}
+
 /// The replica's documents, as a session sees them. The node implements this over
 /// its store; the session never keeps a document.
 pub trait DocSource {
@@ -944,6 +964,13 @@ pub trait DocSource {
     /// message). A session consults the manifest on every message; with a generation
     /// it sorts and hashes a thousand entries once, not each time.
     fn manifest_generation(&self) -> Option<u64> {
+        None
+    }
+    /// Where sessions over this source share the index they build of its manifest,
+    /// if it keeps one: a node that syncs with several peers, or reconnects, then
+    /// builds it once per manifest generation rather than once per session. Only
+    /// while `manifest_generation` names the manifest alone (no edits of its own).
+    fn index_cache(&self) -> Option<&IndexCache> {
         None
     }
     /// The sync state saved with this peer for `id` ([`Session::take_dirty_states`]),
@@ -997,6 +1024,19 @@ impl Prepared {
     /// The length of the frame it was prepared from.
     pub fn frame_len(&self) -> usize {
         self.len
+    }
+
+    /// The document the frame carries whole, if it does and it loaded: so that
+    /// the caller can work out more from it (its index rows) before the session
+    /// handles it.
+    pub fn whole_doc(&self) -> Option<(&DocId, &Automerge)> {
+        match &self.msg {
+            Ready::Whole { doc_id, loaded, .. } => match &**loaded {
+                Ok((_, doc)) => Some((doc_id, doc)),
+                Err(_) => None,
+            },
+            Ready::Msg(_) => None,
+        }
     }
 
     /// Decode `frame`; load the document it carries whole, if it does.
@@ -1286,7 +1326,7 @@ impl Session {
         let (doc_count, root) = self.index(src).fingerprint(Prefix::ROOT);
         let mut out = Vec::new();
         let hello = self.hello(root, doc_count, true);
-        self.emit(&mut out, hello);
+        self.emit(&mut |m| out.push(m), hello);
         out
     }
 
@@ -1337,8 +1377,23 @@ impl Session {
         p: Prepared,
         now_ms: i64,
     ) -> Result<Vec<SyncMsg>, SyncError> {
+        let mut out = Vec::new();
+        self.handle_prepared_into(src, p, now_ms, &mut |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// Handle a prepared frame, handing each reply to `out` as soon as it is made:
+    /// a frame that asks for many documents gets the first on its way while the
+    /// rest are still being made. On an error, what `out` was given stands.
+    pub fn handle_prepared_into<S: DocSource + ?Sized>(
+        &mut self,
+        src: &mut S,
+        p: Prepared,
+        now_ms: i64,
+        out: &mut Replies<'_>,
+    ) -> Result<(), SyncError> {
         match p.msg {
-            Ready::Msg(msg) => self.handle_inner(src, msg, p.len, now_ms),
+            Ready::Msg(msg) => self.handle_inner(src, msg, p.len, now_ms, out),
             Ready::Whole {
                 round,
                 doc_id,
@@ -1347,12 +1402,11 @@ impl Session {
                 self.now = now_ms;
                 self.stats.messages_received += 1;
                 self.stats.bytes_received += p.len as u64;
-                let mut out = Vec::new();
                 if self.accept(round, now_ms) {
-                    self.on_whole(src, doc_id, *loaded, &mut out)?;
+                    self.on_whole(src, doc_id, *loaded, out)?;
                 }
-                self.maybe_check(src, &mut out);
-                Ok(out)
+                self.maybe_check(src, out);
+                Ok(())
             }
         }
     }
@@ -1367,7 +1421,9 @@ impl Session {
         now_ms: i64,
     ) -> Result<Vec<SyncMsg>, SyncError> {
         let len = msg.encoded_len();
-        self.handle_inner(src, msg, len, now_ms)
+        let mut out = Vec::new();
+        self.handle_inner(src, msg, len, now_ms, &mut |m| out.push(m))?;
+        Ok(out)
     }
 
     /// A local write changed `id`: push its new changes to the peer (live sync).
@@ -1378,13 +1434,14 @@ impl Session {
         now_ms: i64,
     ) -> Vec<SyncMsg> {
         self.now = now_ms;
-        let mut out = Vec::new();
+        let mut v = Vec::new();
+        let out: &mut Replies<'_> = &mut |m| v.push(m);
         if !self.hello_done || self.excluded.contains(id) {
-            return out;
+            return v;
         }
         self.ensure_state(src, id);
         let Some(doc) = src.doc(id) else {
-            return out;
+            return v;
         };
         let state = self.states.entry(id.clone()).or_default();
         let msg = doc.generate_sync_message(state);
@@ -1394,10 +1451,10 @@ impl Session {
             }
             self.caught_up = false;
             self.active.insert(id.clone(), now_ms);
-            self.emit_doc(&mut out, id.clone(), m);
+            self.emit_doc(out, id.clone(), m);
         }
-        self.maybe_check(src, &mut out);
-        out
+        self.maybe_check(src, out);
+        v
     }
 
     fn handle_inner<S: DocSource + ?Sized>(
@@ -1406,11 +1463,11 @@ impl Session {
         msg: SyncMsg,
         len: usize,
         now_ms: i64,
-    ) -> Result<Vec<SyncMsg>, SyncError> {
+        out: &mut Replies<'_>,
+    ) -> Result<(), SyncError> {
         self.now = now_ms;
         self.stats.messages_received += 1;
         self.stats.bytes_received += len as u64;
-        let mut out = Vec::new();
         match msg {
             SyncMsg::Hello {
                 system_id,
@@ -1431,7 +1488,7 @@ impl Session {
                         reply,
                     },
                     now_ms,
-                    &mut out,
+                    out,
                 )?;
             }
             SyncMsg::Recon {
@@ -1441,12 +1498,12 @@ impl Session {
                 items,
             } => {
                 if self.accept(round, now_ms) {
-                    self.on_recon(src, id, reply_to, items, &mut out);
+                    self.on_recon(src, id, reply_to, items, out);
                 }
             }
             SyncMsg::DocSync { round, doc_id, data } => {
                 if self.accept(round, now_ms) {
-                    self.on_doc_sync(src, doc_id, &data, &mut out)?;
+                    self.on_doc_sync(src, doc_id, &data, out)?;
                 }
             }
             SyncMsg::Refuse { round, doc_id } => {
@@ -1463,7 +1520,7 @@ impl Session {
                         doc: doc_id.to_string(),
                         reason: "the deflated message does not inflate within the frame limit".into(),
                     })?;
-                    self.on_doc_sync(src, doc_id, &data, &mut out)?;
+                    self.on_doc_sync(src, doc_id, &data, out)?;
                 }
             }
             SyncMsg::Whole {
@@ -1474,7 +1531,7 @@ impl Session {
             } => {
                 if self.accept(round, now_ms) {
                     let loaded = load_whole(&doc_id, packed, data);
-                    self.on_whole(src, doc_id, loaded, &mut out)?;
+                    self.on_whole(src, doc_id, loaded, out)?;
                 }
             }
             SyncMsg::WantKeys { round, keys } => {
@@ -1489,9 +1546,9 @@ impl Session {
                         .collect();
                     for id in ids {
                         if self.excluded.contains(&id) {
-                            self.refuse(id, &mut out);
+                            self.refuse(id, out);
                         } else {
-                            self.give_whole(src, id, &mut out);
+                            self.give_whole(src, id, out);
                         }
                     }
                 }
@@ -1500,16 +1557,16 @@ impl Session {
                 if self.accept(round, now_ms) {
                     for id in docs {
                         if self.excluded.contains(&id) || src.doc(&id).is_none() {
-                            self.refuse(id, &mut out);
+                            self.refuse(id, out);
                         } else {
-                            self.give_whole(src, id, &mut out);
+                            self.give_whole(src, id, out);
                         }
                     }
                 }
             }
         }
-        self.maybe_check(src, &mut out);
-        Ok(out)
+        self.maybe_check(src, out);
+        Ok(())
     }
 
     /// Whether a non-Hello message belongs to the current round.
@@ -1527,7 +1584,7 @@ impl Session {
         src: &mut S,
         h: Hello,
         now_ms: i64,
-        out: &mut Vec<SyncMsg>,
+        out: &mut Replies<'_>,
     ) -> Result<(), SyncError> {
         if h.system_id != self.system_id {
             return Err(SyncError::ForeignSystem {
@@ -1596,7 +1653,7 @@ impl Session {
         id: u64,
         reply_to: u64,
         items: Vec<ReconItem>,
-        out: &mut Vec<SyncMsg>,
+        out: &mut Replies<'_>,
     ) {
         if id != 0 && !self.seen.insert(id) {
             self.stats.dropped += 1;
@@ -1617,7 +1674,9 @@ impl Session {
                         self.checks_failed += 1;
                         if self.checks_failed >= CHECKS_PER_ROUND {
                             let now = self.now;
-                            out.extend(self.start(&*src, now));
+                            for m in self.start(&*src, now) {
+                                out(m);
+                            }
                             return;
                         }
                     }
@@ -1768,7 +1827,7 @@ impl Session {
         pos_of(&key)
     }
 
-    fn begin_docs<S: DocSource + ?Sized>(&mut self, src: &mut S, diff: Diff, out: &mut Vec<SyncMsg>) {
+    fn begin_docs<S: DocSource + ?Sized>(&mut self, src: &mut S, diff: Diff, out: &mut Replies<'_>) {
         for id in diff.sync {
             self.begin_doc(src, id, out);
         }
@@ -1811,7 +1870,7 @@ impl Session {
 
     /// The peer lacks `id`: send it whole (or, if it is too large for one frame,
     /// through automerge's protocol).
-    fn give_whole<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Vec<SyncMsg>) {
+    fn give_whole<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Replies<'_>) {
         if self.excluded.contains(&id) || self.active.contains_key(&id) {
             return;
         }
@@ -1823,7 +1882,9 @@ impl Session {
         // document's header and columns; a longer or larger one as automerge's
         // `save()`, which is also several times faster to produce than its changes,
         // and to load: automerge rebuilds a saved document's operations in bulk, but
-        // applies changes one operation at a time.
+        // applies changes one operation at a time. The save is not deflated column
+        // by column (automerge sets up a new compressor for each, which cost more
+        // than the rest of the save): the frame is deflated whole below.
         let meta = doc.get_changes_meta(&[]);
         let ops: u64 = meta
             .iter()
@@ -1835,7 +1896,7 @@ impl Session {
                 .flat_map(|mut c| c.bytes().into_owned())
                 .collect()
         } else {
-            doc.save()
+            doc.save_nocompress()
         };
         let (packed, data) = match pack(&saved) {
             Some(z) => (true, z),
@@ -1864,7 +1925,7 @@ impl Session {
         src: &mut S,
         id: DocId,
         loaded: Result<(Vec<u8>, Automerge), SyncError>,
-        out: &mut Vec<SyncMsg>,
+        out: &mut Replies<'_>,
     ) -> Result<(), SyncError> {
         if self.excluded.contains(&id) {
             self.refuse(id, out);
@@ -1924,7 +1985,7 @@ impl Session {
     }
 
     /// Reconciliation found `id` different: open (or reopen) its exchange.
-    fn begin_doc<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Vec<SyncMsg>) {
+    fn begin_doc<S: DocSource + ?Sized>(&mut self, src: &mut S, id: DocId, out: &mut Replies<'_>) {
         if self.excluded.contains(&id) || self.active.contains_key(&id) {
             return;
         }
@@ -1954,7 +2015,7 @@ impl Session {
         src: &mut S,
         id: DocId,
         data: &[u8],
-        out: &mut Vec<SyncMsg>,
+        out: &mut Replies<'_>,
     ) -> Result<(), SyncError> {
         if self.excluded.contains(&id) {
             self.refuse(id, out);
@@ -2033,7 +2094,7 @@ impl Session {
         Ok(())
     }
 
-    fn refuse(&mut self, id: DocId, out: &mut Vec<SyncMsg>) {
+    fn refuse(&mut self, id: DocId, out: &mut Replies<'_>) {
         self.active.remove(&id);
         self.wanted.remove(&self.position(&id));
         self.excluded.insert(id.clone());
@@ -2046,7 +2107,7 @@ impl Session {
     }
 
     /// The driver, when nothing is in flight, asks whether both sides are now equal.
-    fn maybe_check<S: DocSource + ?Sized>(&mut self, src: &S, out: &mut Vec<SyncMsg>) {
+    fn maybe_check<S: DocSource + ?Sized>(&mut self, src: &S, out: &mut Replies<'_>) {
         if !self.is_driver()
             || self.caught_up
             || !self.hello_done
@@ -2107,11 +2168,24 @@ impl Session {
                 return idx.clone();
             }
         }
-        let idx = std::sync::Arc::new(Index::build_with(
-            &src.manifest(),
-            &self.excluded,
-            &mut self.keys.borrow_mut(),
-        ));
+        // The shared index holds every document: usable only while none is excluded.
+        let shared = generation
+            .zip(src.index_cache())
+            .filter(|_| self.excluded.is_empty());
+        let idx = match shared.and_then(|(g, c)| c.get(g)) {
+            Some(idx) => idx,
+            None => {
+                let idx = std::sync::Arc::new(Index::build_with(
+                    &src.manifest(),
+                    &self.excluded,
+                    &mut self.keys.borrow_mut(),
+                ));
+                if let Some((g, c)) = shared {
+                    c.put(g, idx.clone());
+                }
+                idx
+            }
+        };
         *self.index_cache.borrow_mut() = generation.map(|g| (g, self.excluded.len(), idx.clone()));
         idx
     }
@@ -2145,13 +2219,13 @@ impl Session {
         }
     }
 
-    fn emit(&mut self, out: &mut Vec<SyncMsg>, msg: SyncMsg) {
+    fn emit(&mut self, out: &mut Replies<'_>, msg: SyncMsg) {
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += msg.encoded_len() as u64;
-        out.push(msg);
+        out(msg);
     }
 
-    fn emit_doc(&mut self, out: &mut Vec<SyncMsg>, id: DocId, m: am::Message) {
+    fn emit_doc(&mut self, out: &mut Replies<'_>, id: DocId, m: am::Message) {
         self.stats.change_chunks_sent += m.changes.len() as u64;
         let data = m.encode();
         let msg = match pack(&data) {
@@ -2398,6 +2472,10 @@ mod tests {
         /// Sync states saved with the peer, given as the session asks.
         saved: BTreeMap<DocId, Vec<u8>>,
         asked: Vec<DocId>,
+        /// What happened, in order, where a test watches (documents read, replies).
+        log: Option<std::rc::Rc<std::cell::RefCell<Vec<String>>>>,
+        shared_index: Option<IndexCache>,
+        manifest_reads: std::cell::Cell<usize>,
     }
 
     impl Replica {
@@ -2411,13 +2489,20 @@ mod tests {
                 refuse: BTreeSet::new(),
                 saved: BTreeMap::new(),
                 asked: Vec::new(),
+                log: None,
+                shared_index: None,
+                manifest_reads: Default::default(),
             }
         }
     }
 
     impl DocSource for Replica {
         fn manifest(&self) -> std::borrow::Cow<'_, Manifest> {
+            self.manifest_reads.set(self.manifest_reads.get() + 1);
             std::borrow::Cow::Owned(manifest_of(&self.docs))
+        }
+        fn index_cache(&self) -> Option<&IndexCache> {
+            self.shared_index.as_ref()
         }
         fn manifest_generation(&self) -> Option<u64> {
             // Changes with the manifest (what a real source counts cheaply), so the
@@ -2430,6 +2515,9 @@ mod tests {
             self.saved.get(id).cloned()
         }
         fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
+            if let Some(log) = &self.log {
+                log.borrow_mut().push(format!("read {id}"));
+            }
             self.docs.get_mut(id)
         }
         fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge> {
@@ -2903,6 +2991,84 @@ mod tests {
         // the document carries the changes, and a's answer closes the exchange.
         assert_eq!(about_it, 2, "one message each way");
         assert_converged(&[a, b], "resumed from saved states");
+    }
+
+    #[test]
+    fn documents_asked_for_whole_leave_one_by_one_as_each_is_made() {
+        let (mut a, mut sa, mut b, mut sb) = pair();
+        let mut rng = Rng::new(5);
+        for i in 0..6 {
+            edit(&mut a, &page(i), &mut rng);
+        }
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        a.log = Some(log.clone());
+        let mut q: VecDeque<(bool, Vec<u8>)> = sb.start(&b, 0).iter().map(|m| (false, m.encode())).collect();
+        let mut wholes_in_one = 0;
+        while let Some((for_b, frame)) = q.pop_front() {
+            let mut out = Vec::new();
+            if for_b {
+                out = sb.handle_bytes(&mut b, &frame, 0).unwrap();
+            } else {
+                log.borrow_mut().clear();
+                let p = Prepared::new(&frame).unwrap();
+                let l = log.clone();
+                sa.handle_prepared_into(&mut a, p, 0, &mut |m| {
+                    l.borrow_mut().push(match &m {
+                        SyncMsg::Whole { doc_id, .. } => format!("sent {doc_id}"),
+                        _ => "sent other".into(),
+                    });
+                    out.push(m);
+                })
+                .unwrap();
+                let events = log.borrow().clone();
+                let sent: Vec<usize> = (0..events.len())
+                    .filter(|&i| events[i].starts_with("sent pages"))
+                    .collect();
+                if sent.len() > 1 {
+                    wholes_in_one = sent.len();
+                    // Each document went out before the next one was read.
+                    let last_read = events.iter().rposition(|e| e.starts_with("read pages"));
+                    assert!(
+                        Some(sent[0]) < last_read,
+                        "the first left before the last was read: {events:?}"
+                    );
+                }
+            }
+            q.extend(out.iter().map(|m| (!for_b, m.encode())));
+            assert!(q.len() < 1000);
+        }
+        assert!(wholes_in_one >= 2, "a asked for several documents whole at once");
+        a.log = None;
+        assert_converged(&[a, b], "streamed replies");
+    }
+
+    #[test]
+    fn sessions_over_one_source_build_its_index_once_per_manifest() {
+        let mut a = Replica::new(1);
+        let mut rng = Rng::new(9);
+        for id in &pool()[..4] {
+            edit(&mut a, id, &mut rng);
+        }
+        a.shared_index = Some(IndexCache::default());
+        let first = Session::new(SYSTEM, "dev-a").start(&a, 0);
+        let reads = a.manifest_reads.get();
+        assert!(reads >= 1);
+        // Another peer's session over the same manifest: no rebuild, same Hello.
+        let again = Session::new(SYSTEM, "dev-a").start(&a, 0);
+        assert_eq!(a.manifest_reads.get(), reads, "the second session built no index");
+        assert_eq!(again.len(), first.len());
+        assert_eq!(
+            again.iter().map(SyncMsg::encode).collect::<Vec<_>>(),
+            first.iter().map(SyncMsg::encode).collect::<Vec<_>>()
+        );
+        // The manifest moves on: the next session builds anew, and sees the change.
+        edit(&mut a, &pool()[4], &mut rng);
+        let after = Session::new(SYSTEM, "dev-a").start(&a, 0);
+        assert!(a.manifest_reads.get() > reads);
+        assert_ne!(
+            after.iter().map(SyncMsg::encode).collect::<Vec<_>>(),
+            first.iter().map(SyncMsg::encode).collect::<Vec<_>>()
+        );
     }
 
     #[test]

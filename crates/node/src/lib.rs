@@ -99,6 +99,8 @@ pub struct Node {
     staff: Option<String>,
     /// The sync manifest parsed, with the store's manifest generation it came from.
     manifest: Option<(u64, std::sync::Arc<branchline_core::sync::Manifest>)>,
+    /// The sync sessions' index of that manifest, shared between them.
+    index_cache: branchline_core::sync::IndexCache,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -838,6 +840,7 @@ impl Node {
             clock: Clock::System,
             staff: None,
             manifest: None,
+            index_cache: Default::default(),
         })
     }
 
@@ -906,6 +909,7 @@ impl Node {
             clock: Clock::System,
             staff: None,
             manifest: None,
+            index_cache: Default::default(),
         })
     }
 

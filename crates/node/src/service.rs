@@ -223,14 +223,14 @@ impl Shared {
 /// A frame from the peer: a sync message already prepared (decoded; a whole
 /// document in it loaded), or another kind with its payload.
 enum Incoming {
-    Sync(std::result::Result<Prepared, String>),
+    Sync(std::result::Result<Box<Arrived>, String>),
     Other(u8, Vec<u8>),
 }
 
 type Frame = Result<Option<Incoming>>;
 
 /// Frames from which preparing moves off the async threads.
-const PREPARE_BLOCKING: usize = 256 * 1024;
+const PREPARE_BLOCKING: usize = 1024;
 /// What one batch takes at most before it is stored: frames, and their bytes.
 const BATCH_FRAMES: usize = 256;
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
@@ -297,10 +297,25 @@ impl Outbox {
     }
 }
 
+/// A sync frame as the reader prepared it: decoded, a whole document loaded, and
+/// that document's index rows worked out (the session's thread then only stores
+/// them).
+struct Arrived {
+    frame: Prepared,
+    indexed: Option<(DocId, crate::sync_source::Indexed)>,
+}
+
 /// Prepare a received sync frame. automerge has panicked on crafted input before;
 /// a bad peer must cost its own connection, never the node.
-fn prepare(frame: &[u8]) -> std::result::Result<Prepared, String> {
-    match std::panic::catch_unwind(|| Prepared::new(frame)) {
+fn prepare(frame: &[u8]) -> std::result::Result<Box<Arrived>, String> {
+    let r = std::panic::catch_unwind(|| {
+        let frame = Prepared::new(frame)?;
+        let indexed = frame
+            .whole_doc()
+            .and_then(|(id, doc)| Some((id.clone(), crate::sync_source::Indexed::new(id, doc)?)));
+        Ok::<_, branchline_core::sync::SyncError>(Box::new(Arrived { frame, indexed }))
+    });
+    match r {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("a message from the peer could not be read".into()),
     }
@@ -311,13 +326,11 @@ fn prepare(frame: &[u8]) -> std::result::Result<Prepared, String> {
 async fn read_frames(mut rx: RecvStream, to: tokio::sync::mpsc::Sender<Frame>) {
     loop {
         let r = match recv(&mut rx).await {
+            // A frame that may carry a document (to load and index) is prepared off
+            // the runtime's worker; the small messages of a reconciliation are not
+            // worth the hand-over.
             Ok(Some((kind::SYNC, b))) if b.len() >= PREPARE_BLOCKING => {
-                match tokio::task::spawn_blocking(move || prepare(&b)).await {
-                    Ok(p) => Ok(Some(Incoming::Sync(p))),
-                    Err(_) => Ok(Some(Incoming::Sync(Err(
-                        "a message from the peer could not be read".into(),
-                    )))),
-                }
+                Ok(Some(Incoming::Sync(off_worker(|| prepare(&b)))))
             }
             Ok(Some((kind::SYNC, b))) => Ok(Some(Incoming::Sync(prepare(&b)))),
             Ok(Some((k, b))) => Ok(Some(Incoming::Other(k, b))),
@@ -336,6 +349,17 @@ async fn next_frame(stashed: &mut Option<Frame>, frames: &mut tokio::sync::mpsc:
     match stashed.take() {
         Some(f) => f,
         None => frames.recv().await.unwrap_or(Ok(None)),
+    }
+}
+
+/// Run blocking work on the current thread without holding up the runtime: on a
+/// multi-threaded runtime the worker's other tasks move to another thread
+/// meanwhile, and tasks woken by `f` (the outbox writer) run at once rather than
+/// wait in this worker's queue until `f` returns.
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -419,16 +443,26 @@ async fn run_session(
                     Some(Incoming::Sync(first)) => {
                         // Every sync frame already here, and those that arrive while
                         // these are handled, are applied together: one lock, one
-                        // transaction, one fsync for the lot.
-                        let changed = {
+                        // transaction for the lot.
+                        // Handled off the runtime's worker (as blocking work may be):
+                        // a reply handed to the outbox is then written at once by
+                        // another thread, not left queued behind this batch.
+                        let changed = off_worker(|| {
                             let mut node = lock(&sh.node);
                             let mut src = node.sync_source()?.for_peer(&peer);
                             let mut failed = None;
+                            let mut gone = None;
                             let (mut n, mut bytes) = (0usize, 0usize);
                             let mut next = Some(first);
                             while let Some(p) = next.take() {
                                 let p = match p {
-                                    Ok(p) => p,
+                                    Ok(arrived) => {
+                                        let Arrived { frame, indexed } = *arrived;
+                                        if let Some((id, ix)) = indexed {
+                                            src.offer_indexed(id, ix);
+                                        }
+                                        frame
+                                    }
                                     Err(e) => {
                                         failed = Some(e);
                                         break;
@@ -437,11 +471,16 @@ async fn run_session(
                                 n += 1;
                                 bytes += p.frame_len();
                                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    session.handle_prepared(&mut src, p, now_ms())
+                                    // Each reply goes out as soon as it is made, before
+                                    // what arrived is stored.
+                                    session.handle_prepared_into(&mut src, p, now_ms(), &mut |m| {
+                                        if gone.is_none() {
+                                            gone = outbox.push(kind::SYNC, &m.encode()).err();
+                                        }
+                                    })
                                 }));
                                 match r {
-                                    // Out at once, before what arrived is stored.
-                                    Ok(Ok(o)) => outbox.push_all(o)?,
+                                    Ok(Ok(())) => {}
                                     Ok(Err(e)) => {
                                         failed = Some(e.to_string());
                                         break;
@@ -452,7 +491,7 @@ async fn run_session(
                                         return Err(NodeError::Net("net.protocol", "a message from the peer could not be applied".into()));
                                     }
                                 }
-                                if n >= BATCH_FRAMES || bytes >= BATCH_BYTES {
+                                if gone.is_some() || n >= BATCH_FRAMES || bytes >= BATCH_BYTES {
                                     break;
                                 }
                                 match frames.try_recv() {
@@ -462,12 +501,19 @@ async fn run_session(
                                 }
                             }
                             // What was applied is kept even when a later frame is bad.
+                            // While catching up, batches are stored without waiting
+                            // for the disk; the batch that ends the catch-up, or
+                            // the session's end, syncs them all with one fsync.
+                            src.sync_to_disk(session.is_caught_up() || failed.is_some() || gone.is_some());
                             let changed = src.finish()?;
                             if let Some(e) = failed {
                                 return Err(NodeError::Net("net.protocol", e));
                             }
-                            changed
-                        };
+                            if let Some(e) = gone {
+                                return Err(e);
+                            }
+                            Ok(changed)
+                        })?;
                         for doc in changed {
                             let _ = sh.events.send(Changed {
                                 doc,

@@ -26,7 +26,32 @@ pub struct NodeSource<'a> {
     /// Documents that arrived whole: the bytes they were loaded from and their
     /// heads then, stored as they came rather than re-derived change by change.
     wholes: HashMap<DocId, (Vec<u8>, Vec<ChangeHash>)>,
+    /// Index rows worked out for documents that arrived whole, before the session
+    /// handled them.
+    indexed: HashMap<DocId, Indexed>,
+    /// Whether `finish` waits for the disk (see `Store::write_unsynced`).
+    synced: bool,
     failed: Option<NodeError>,
+}
+
+/// What a document that arrived whole puts into the query index, worked out where
+/// it was loaded (a connection's reader, beside the session's thread). It stands
+/// only if the document is stored as it arrived: new here, and nothing else
+/// applied to it since.
+pub(crate) struct Indexed {
+    heads: Vec<ChangeHash>,
+    derived: merge::Derived,
+}
+
+impl Indexed {
+    pub(crate) fn new(id: &DocId, doc: &Automerge) -> Option<Indexed> {
+        // A failure here is found again, and reported, when the document is stored.
+        let derived = merge::derive(id, doc, None, &[]).ok()?;
+        Some(Indexed {
+            heads: doc.get_heads(),
+            derived,
+        })
+    }
 }
 
 impl Node {
@@ -64,6 +89,8 @@ impl Node {
             peer: None,
             changed: BTreeSet::new(),
             wholes: HashMap::new(),
+            indexed: HashMap::new(),
+            synced: true,
             failed: None,
         })
     }
@@ -114,6 +141,17 @@ impl NodeSource<'_> {
         self
     }
 
+    /// Index rows worked out beforehand for a document that is about to arrive whole.
+    pub(crate) fn offer_indexed(&mut self, id: DocId, ix: Indexed) {
+        self.indexed.insert(id, ix);
+    }
+
+    /// Whether `finish` waits for the disk: not while a catch-up goes on, whose
+    /// end syncs once for every batch before it.
+    pub fn sync_to_disk(&mut self, synced: bool) {
+        self.synced = synced;
+    }
+
     /// Store every document the session changed. Returns their ids.
     pub fn finish(self) -> Result<Vec<DocId>> {
         if let Some(e) = self.failed {
@@ -126,7 +164,10 @@ impl NodeSource<'_> {
         }
         let docs = &mut self.node.docs;
         let mut wholes = self.wholes;
-        let result = self.node.store.write(|tx| {
+        let mut indexed = self.indexed;
+        let synced = self.synced;
+        let store = &mut self.node.store;
+        let work = |tx: &branchline_store::Tx<'_>| {
             // What the store holds of each document: changes another process wrote are
             // loaded first, so every stored head is known to the document.
             let mut jobs = Vec::with_capacity(changed.len());
@@ -147,6 +188,7 @@ impl NodeSource<'_> {
                     stored_heads,
                     before,
                     whole: wholes.remove(id),
+                    indexed: indexed.remove(id),
                 });
             }
             // The index rows of every document side by side, then written in order.
@@ -154,7 +196,12 @@ impl NodeSource<'_> {
                 m?.write(tx, docs)?;
             }
             Ok::<_, NodeError>(())
-        });
+        };
+        let result = if synced {
+            store.write(work)
+        } else {
+            store.write_unsynced(work)
+        };
         if result.is_err() {
             self.node.docs.clear();
         }
@@ -171,6 +218,7 @@ struct FinishJob<'a> {
     stored_heads: Vec<ChangeHash>,
     before: Vec<branchline_core::conflict::Conflict>,
     whole: Option<(Vec<u8>, Vec<ChangeHash>)>,
+    indexed: Option<Indexed>,
 }
 
 impl FinishJob<'_> {
@@ -192,24 +240,32 @@ impl FinishJob<'_> {
             )));
         }
         let mut rows = Vec::new();
+        let stored_as_arrived = self.stored_heads.is_empty() && self.newer.is_none();
         let since = match self.whole {
             // Arrived whole, and the store holds none of it: its bytes are stored as
             // they came (`load_incremental` takes a saved document as readily as
             // changes), which spares re-deriving every change from automerge's
             // columns, and only what came after them is added change by change.
-            Some((bytes, heads)) if self.stored_heads.is_empty() && self.newer.is_none() => {
+            Some((bytes, heads)) if stored_as_arrived => {
                 rows.push((whole_row_hash(&heads), bytes));
                 heads
             }
             _ => self.stored_heads.clone(),
         };
         let fresh = l.doc.get_changes(&since);
-        let touched = if self.stored_heads.is_empty() {
-            None
-        } else {
-            doc::records_touched(&l.doc, &fresh)
+        let derived = match self.indexed {
+            Some(ix) if stored_as_arrived && self.before.is_empty() && ix.heads == l.doc.get_heads() => {
+                ix.derived
+            }
+            _ => {
+                let touched = if self.stored_heads.is_empty() {
+                    None
+                } else {
+                    doc::records_touched(&l.doc, &fresh)
+                };
+                merge::derive(self.id, &l.doc, touched.as_ref(), &self.before)?
+            }
         };
-        let derived = merge::derive(self.id, &l.doc, touched.as_ref(), &self.before)?;
         rows.extend(
             fresh
                 .iter()
@@ -244,6 +300,11 @@ impl DocSource for NodeSource<'_> {
         // with the commit that stores them.
         self.generation
             .map(|g| g.wrapping_shl(24).wrapping_add(self.edits))
+    }
+
+    fn index_cache(&self) -> Option<&branchline_core::sync::IndexCache> {
+        // Built from the store's manifest as it is: not once this source changed it.
+        (self.edits == 0).then_some(&self.node.index_cache)
     }
 
     fn saved_state(&mut self, id: &DocId) -> Option<Vec<u8>> {

@@ -229,6 +229,35 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
+        self.write_inner(f)
+    }
+
+    /// `write`, but the commit does not wait for the disk. It becomes durable with
+    /// the next commit that does (a `write` syncs the log with everything before
+    /// it); a power failure before then loses it and every commit after it, whole,
+    /// never half. For what a peer sent during a catch-up: the peer still holds it,
+    /// and the session's end syncs once for the lot.
+    pub fn write_unsynced<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        let sql = |e| E::from(StoreError::from_sql(e));
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        let out = self.write_inner(f);
+        // Back to syncing every commit; if that fails the connection cannot be
+        // trusted to, so the error wins over the result.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        out
+    }
+
+    fn write_inner<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -909,6 +938,34 @@ mod tests {
         let level = s.read(|tx| tx.load_doc("inventory", d.seq)).unwrap().unwrap();
         assert!(level.snapshot.is_none() && level.changes.is_empty());
         assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn an_unsynced_commit_is_a_commit_and_the_connection_syncs_again_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let mut s = Store::open(&path).unwrap();
+        let sync_mode = |s: &mut Store| -> i64 {
+            s.conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync_mode(&mut s), 2, "FULL");
+        s.write_unsynced(|tx| tx.append_change("inventory", "h1", b"one"))
+            .unwrap();
+        assert_eq!(sync_mode(&mut s), 2, "FULL again after an unsynced commit");
+        // A failed one rolls back whole, and also leaves the connection syncing.
+        let failed = s.write_unsynced(|tx| {
+            tx.append_change("inventory", "h2", b"two")?;
+            Err::<(), _>(StoreError::Damaged("stop".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(sync_mode(&mut s), 2);
+        drop(s);
+        // Committed: another connection (a process after a crash) reads it.
+        let mut again = Store::open(&path).unwrap();
+        let d = again.read(|tx| tx.load_doc("inventory", 0)).unwrap().unwrap();
+        assert_eq!(d.changes, vec![b"one".to_vec()]);
     }
 
     #[test]

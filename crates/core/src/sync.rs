@@ -988,9 +988,16 @@ pub trait DocSource {
     fn create_empty(&mut self, id: &DocId) -> Option<&mut Automerge>;
     /// Take a whole document the peer sent, which this replica lacks (loaded and
     /// checked by automerge from `bytes`, which `Automerge::load` takes and a store
-    /// may keep as they are). `None` refuses it, as `create_empty` does. The
+    /// may keep as they are; `deflated` is the same bytes as raw DEFLATE, as they
+    /// came, if they came so). `None` refuses it, as `create_empty` does. The
     /// default merges it into `create_empty`'s skeleton.
-    fn adopt(&mut self, id: &DocId, mut doc: Automerge, _bytes: &[u8]) -> Option<&mut Automerge> {
+    fn adopt(
+        &mut self,
+        id: &DocId,
+        mut doc: Automerge,
+        _bytes: &[u8],
+        _deflated: Option<&[u8]>,
+    ) -> Option<&mut Automerge> {
         let mine = self.create_empty(id)?;
         mine.merge(&mut doc).ok()?;
         Some(mine)
@@ -1016,7 +1023,7 @@ enum Ready {
         doc_id: DocId,
         /// The bytes `Automerge::load` took, and the document. A failure is the
         /// peer's fault, reported only if the message belongs to the current round.
-        loaded: Box<Result<(Vec<u8>, Automerge), SyncError>>,
+        loaded: Box<Result<Whole, SyncError>>,
     },
 }
 
@@ -1032,7 +1039,7 @@ impl Prepared {
     pub fn whole_doc(&self) -> Option<(&DocId, &Automerge)> {
         match &self.msg {
             Ready::Whole { doc_id, loaded, .. } => match &**loaded {
-                Ok((_, doc)) => Some((doc_id, doc)),
+                Ok(w) => Some((doc_id, &w.doc)),
                 Err(_) => None,
             },
             Ready::Msg(_) => None,
@@ -1064,21 +1071,31 @@ impl Prepared {
     }
 }
 
+/// A document a `Whole` message carried.
+struct Whole {
+    /// What `Automerge::load` took.
+    bytes: Vec<u8>,
+    /// The same, deflated (raw DEFLATE), as it came, if it came so.
+    deflated: Option<Vec<u8>>,
+    doc: Automerge,
+}
+
 /// The document a `Whole` message carries, with the bytes it was loaded from.
-fn load_whole(id: &DocId, packed: bool, data: Vec<u8>) -> Result<(Vec<u8>, Automerge), SyncError> {
-    let data = if packed {
-        inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
+fn load_whole(id: &DocId, packed: bool, data: Vec<u8>) -> Result<Whole, SyncError> {
+    let (bytes, deflated) = if packed {
+        let bytes = inflate(&data).ok_or_else(|| SyncError::BadSyncMessage {
             doc: id.to_string(),
             reason: "the deflated document does not inflate within the frame limit".into(),
-        })?
+        })?;
+        (bytes, Some(data))
     } else {
-        data
+        (data, None)
     };
-    let doc = Automerge::load(&data).map_err(|e| SyncError::BadSyncMessage {
+    let doc = Automerge::load(&bytes).map_err(|e| SyncError::BadSyncMessage {
         doc: id.to_string(),
         reason: e.to_string(),
     })?;
-    Ok((data, doc))
+    Ok(Whole { bytes, deflated, doc })
 }
 
 /// Counters of one session.
@@ -1924,14 +1941,18 @@ impl Session {
         &mut self,
         src: &mut S,
         id: DocId,
-        loaded: Result<(Vec<u8>, Automerge), SyncError>,
+        loaded: Result<Whole, SyncError>,
         out: &mut Replies<'_>,
     ) -> Result<(), SyncError> {
         if self.excluded.contains(&id) {
             self.refuse(id, out);
             return Ok(());
         }
-        let (data, mut incoming) = loaded?;
+        let Whole {
+            bytes,
+            deflated,
+            doc: mut incoming,
+        } = loaded?;
         let theirs = incoming.get_heads();
         let new_changes = if let Some(doc) = src.doc(&id) {
             let before = doc.get_heads();
@@ -1948,7 +1969,7 @@ impl Session {
                 .iter()
                 .filter(|m| *m.actor != skeleton)
                 .count() as u64;
-            if src.adopt(&id, incoming, &data).is_none() {
+            if src.adopt(&id, incoming, &bytes, deflated.as_deref()).is_none() {
                 self.refuse(id, out);
                 return Ok(());
             }

@@ -9,6 +9,7 @@ mod lookup;
 mod merge;
 mod peers;
 pub mod service;
+mod stored_row;
 mod sync_source;
 pub mod views;
 
@@ -164,10 +165,14 @@ pub(crate) fn load_changes(doc: &mut Automerge, changes: &[Vec<u8>]) -> Result<(
     match changes {
         [] => {}
         [one] => {
-            doc.load_incremental(one)?;
+            doc.load_incremental(&stored_row::bytes(one)?)?;
         }
         many => {
-            doc.load_incremental(&many.concat())?;
+            let rows = many
+                .iter()
+                .map(|r| stored_row::bytes(r))
+                .collect::<Result<Vec<_>>>()?;
+            doc.load_incremental(&rows.concat())?;
         }
     }
     Ok(())

@@ -357,7 +357,13 @@ impl DocSource for NodeSource<'_> {
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
     }
 
-    fn adopt(&mut self, id: &DocId, mut doc: Automerge, bytes: &[u8]) -> Option<&mut Automerge> {
+    fn adopt(
+        &mut self,
+        id: &DocId,
+        mut doc: Automerge,
+        bytes: &[u8],
+        deflated: Option<&[u8]>,
+    ) -> Option<&mut Automerge> {
         if self.doc(id).is_some() {
             // Stored meanwhile (by another process): merge rather than replace.
             let mine = self.node.docs.get_mut(id).map(|l| &mut l.doc)?;
@@ -367,7 +373,14 @@ impl DocSource for NodeSource<'_> {
             }
         } else {
             doc.set_actor(self.node.actor.clone());
-            self.wholes.insert(id.clone(), (bytes.to_vec(), doc.get_heads()));
+            // Kept deflated as it came when it came so: automerge's own column
+            // compression was skipped for speed, and a saved document of a few
+            // kilobytes shrinks about fivefold.
+            let row = match deflated {
+                Some(z) => crate::stored_row::deflated(z),
+                None => bytes.to_vec(),
+            };
+            self.wholes.insert(id.clone(), (row, doc.get_heads()));
             self.node.docs.insert(
                 id.clone(),
                 Loaded {

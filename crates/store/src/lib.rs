@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_sync.sql")),
     (3, include_str!("../migrations/0003_one_index_on_changes.sql")),
+    (4, include_str!("../migrations/0004_deflated_whole_rows.sql")),
 ];
 
 pub struct Store {

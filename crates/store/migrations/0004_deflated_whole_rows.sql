@@ -1,0 +1,4 @@
+-- A change row may now hold a whole document deflated as a peer sent it (its bytes
+-- open with "BLZ1", which no automerge chunk does). Builds before this one would
+-- read such a row as a damaged chunk; the version this migration sets makes them
+-- refuse the database (store_too_new) instead. Nothing in the schema changes.

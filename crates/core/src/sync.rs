@@ -2312,8 +2312,9 @@ fn pack(data: &[u8]) -> Option<Vec<u8>> {
     (z.len() + data.len() / 32 < data.len()).then_some(z)
 }
 
-/// Inflate a peer's deflated message, refusing one that would grow past a frame.
-fn inflate(data: &[u8]) -> Option<Vec<u8>> {
+/// Inflate a peer's deflated message (or a document kept as it came), refusing
+/// one that would grow past a frame.
+pub fn inflate(data: &[u8]) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let mut out = Vec::new();
     flate2::read::DeflateDecoder::new(data)

@@ -5,7 +5,6 @@
 use crate::{NodeError, Result};
 use branchline_store::StoreError;
 use std::borrow::Cow;
-use std::io::Read as _;
 
 /// Opens a row whose rest is a raw DEFLATE stream of automerge bytes.
 const DEFLATED: &[u8; 4] = b"BLZ1";
@@ -23,22 +22,12 @@ pub(crate) fn bytes(row: &[u8]) -> Result<Cow<'_, [u8]>> {
     let Some(z) = row.strip_prefix(DEFLATED.as_slice()) else {
         return Ok(Cow::Borrowed(row));
     };
-    let mut out = Vec::new();
     // Bounded as the frame it came in was: damage at rest cannot fill memory.
-    let limit = branchline_core::sync::MAX_FRAME as u64;
-    flate2::read::DeflateDecoder::new(z)
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            NodeError::Store(StoreError::Damaged(format!(
-                "a stored document does not inflate: {e}"
-            )))
-        })?;
-    if out.len() as u64 > limit {
-        return Err(NodeError::Store(StoreError::Damaged(
-            "a stored document inflates past the largest frame".into(),
-        )));
-    }
+    let out = branchline_core::sync::inflate(z).ok_or_else(|| {
+        NodeError::Store(StoreError::Damaged(
+            "a stored document does not inflate within the frame limit".into(),
+        ))
+    })?;
     Ok(Cow::Owned(out))
 }
 

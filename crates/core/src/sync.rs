@@ -952,6 +952,19 @@ impl IndexCache {
     fn put(&self, generation: u64, idx: std::sync::Arc<Index>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, idx));
     }
+
+    /// Build the index of `src`'s manifest now, if it is not held yet: a driver
+    /// that is about to connect does it while the handshake is under way, rather
+    /// than when the peer's first question arrives.
+    pub fn prepare<S: DocSource + ?Sized>(src: &S) {
+        let (Some(generation), Some(cache)) = (src.manifest_generation(), src.index_cache()) else {
+            return;
+        };
+        if cache.get(generation).is_none() {
+            let idx = Index::build_with(&src.manifest(), &BTreeSet::new(), &mut HashMap::new());
+            cache.put(generation, std::sync::Arc::new(idx));
+        }
+    }
 }
 
 /// The replica's documents, as a session sees them. The node implements this over

@@ -1704,7 +1704,9 @@ impl Node {
                 });
             }
             // ...the automerge work and the index rows, side by side...
-            let merged = merge::par_map(jobs, ImportJob::cost, |j| j.run(&actor));
+            let merged = merge::par_map(jobs, ImportJob::cost, merge::PARALLEL_FROM_BYTES, |j| {
+                j.run(&actor)
+            });
             // ...and written in one transaction, in the bundle's order.
             let mut report = ImportReport {
                 from_device: b.header.device.clone(),
@@ -1908,6 +1910,35 @@ impl ImportJob<'_> {
 mod tests {
     use super::*;
     use branchline_core::value::fields;
+
+    #[test]
+    fn the_manifest_kept_across_own_writes_is_the_one_read_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = Node::init(dir.path(), "Man", "CEN", Some("Central"), "desk").unwrap();
+        let first = n.manifest().unwrap();
+        let mut kept = first.clone();
+        for i in 0..3 {
+            let asset = fields([
+                ("tag", format!("CEN-PU-{i:03}").into()),
+                ("name", "Public PC".into()),
+                ("category", "public-pc".into()),
+                ("branch", "CEN".into()),
+            ]);
+            let ticket = fields([
+                ("summary", "Paper jam".into()),
+                ("branch", "CEN".into()),
+                ("category", "printer".into()),
+            ]);
+            for (kind, f) in [(Kind::Asset, asset), (Kind::Ticket, ticket)] {
+                n.create(kind, f).unwrap();
+                // Read after each commit: brought up to date from what it wrote.
+                kept = n.manifest().unwrap();
+                let fresh = Node::open(dir.path()).unwrap().manifest().unwrap();
+                assert_eq!(*kept, *fresh, "after a {kind:?} in round {i}");
+            }
+        }
+        assert_ne!(*kept, *first, "the writes moved the heads");
+    }
 
     #[test]
     fn an_update_indexes_the_record_the_document_holds() {

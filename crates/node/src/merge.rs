@@ -20,26 +20,45 @@ use std::sync::Mutex;
 /// keeps cores for its screen.
 const MAX_THREADS: usize = 4;
 
+/// Work, in bytes of automerge's storage (`ImportJob::cost`), past which a bundle's
+/// documents are merged on more than one thread: 8 KiB of documents to load and
+/// changes to apply take a millisecond or two.
+pub(crate) const PARALLEL_FROM_BYTES: usize = 8 * 1024;
+
 /// `f` over every item, on up to [`MAX_THREADS`] threads (the caller's one of them),
 /// in the order of `items`. The costliest items start first, so that one big
 /// document does not begin last and leave the other threads idle.
+///
+/// Other threads are started only when the items besides the costliest add up to
+/// `parallel_from` (in `cost`'s units) or more. Starting a thread is cheap on an idle
+/// machine, but joining it is not when every core is busy (a sync session shares
+/// them with its connection's reader and the peer): the join then waits until the
+/// scheduler has run the new thread once, some milliseconds, far longer than the
+/// few small documents of a sync batch take on one thread.
 pub(crate) fn par_map<T: Send, R: Send>(
     items: Vec<T>,
     cost: impl Fn(&T) -> usize,
+    parallel_from: usize,
     f: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(MAX_THREADS)
-        .min(items.len());
+    let n = items.len();
+    let costs: Vec<usize> = items.iter().map(&cost).collect();
+    let besides_costliest = costs.iter().sum::<usize>() - costs.iter().max().copied().unwrap_or(0);
+    let threads = if besides_costliest < parallel_from {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_THREADS)
+            .min(n)
+    };
     if threads <= 1 {
         return items.into_iter().map(f).collect();
     }
-    let n = items.len();
     let mut queue: Vec<(usize, T)> = items.into_iter().enumerate().collect();
     // Popped from the end: cheapest first in the vector.
-    queue.sort_by_key(|(_, t)| cost(t));
+    queue.sort_by_key(|(i, _)| costs[*i]);
     let queue = Mutex::new(queue);
     let work = || {
         let mut done = Vec::new();
@@ -179,10 +198,35 @@ mod tests {
     fn par_map_gives_every_result_in_the_items_order() {
         // Costs out of order, so the threads take items in another order than given.
         let items: Vec<usize> = (0..200).map(|i| (i * 7919) % 200).collect();
-        let out = par_map(items.clone(), |&i| i, |i| (i, std::thread::current().id()));
+        let out = par_map(items.clone(), |&i| i, 0, |i| (i, std::thread::current().id()));
         assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), items);
-        assert!(par_map(Vec::<u8>::new(), |_| 0, |x| x).is_empty());
-        assert_eq!(par_map(vec![3], |_| 0, |x| x * 2), vec![6]);
+        assert!(par_map(Vec::<u8>::new(), |_| 0, 0, |x| x).is_empty());
+        assert_eq!(par_map(vec![3], |_| 0, 0, |x| x * 2), vec![6]);
+    }
+
+    #[test]
+    fn par_map_keeps_small_work_on_the_calling_thread() {
+        let me = std::thread::current().id();
+        // Besides the costliest (50), 10 + 20 is below 40: one thread.
+        let out = par_map(vec![10, 50, 20], |&c| c, 40, |c| (c, std::thread::current().id()));
+        assert_eq!(out.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![10, 50, 20]);
+        assert!(out.iter().all(|(_, t)| *t == me));
+        // At the threshold the others may help (on a machine with more than one core).
+        let many: Vec<usize> = vec![40; 64];
+        let out = par_map(
+            many,
+            |&c| c,
+            40,
+            |c| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                (c, std::thread::current().id())
+            },
+        );
+        assert_eq!(out.len(), 64);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if cores > 1 {
+            assert!(out.iter().any(|(_, t)| *t != me));
+        }
     }
 
     #[test]
@@ -191,6 +235,7 @@ mod tests {
             par_map(
                 (0..8).collect::<Vec<i32>>(),
                 |_| 0,
+                0,
                 |i| {
                     assert!(i != 5, "item five");
                     i

@@ -95,7 +95,7 @@ impl Node {
         error: Option<String>,
         status: Option<&str>,
     ) -> Result<()> {
-        self.store.write(|tx| {
+        let w = |tx: &branchline_store::Tx<'_>| {
             for (d, st) in states {
                 tx.set_sync_state(peer, &d.to_string(), st)?;
             }
@@ -108,7 +108,16 @@ impl Node {
                 tx.set_meta("sync_status", json)?;
             }
             Ok::<_, NodeError>(())
-        })
+        };
+        // What a session leaves behind is for the next one (sync states, where the
+        // peer was seen): losing it to a power failure costs a slower resumption,
+        // never data. So it waits for the disk only when it must take a catch-up's
+        // unsynced batches there with it.
+        if self.store.has_unsynced_commits() {
+            self.store.write(w)
+        } else {
+            self.store.write_unsynced(w)
+        }
     }
 
     pub fn peer_failed(&mut self, addr: &str, error: &str) -> Result<()> {

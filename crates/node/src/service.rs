@@ -321,24 +321,58 @@ fn prepare(frame: &[u8]) -> std::result::Result<Box<Arrived>, String> {
     }
 }
 
-/// Read and prepare the peer's frames, in order, as they arrive: loading the
-/// documents in one frame overlaps with handling and storing the ones before.
-async fn read_frames(mut rx: RecvStream, to: tokio::sync::mpsc::Sender<Frame>) {
-    loop {
-        let r = match recv(&mut rx).await {
-            // A frame that may carry a document (to load and index) is prepared off
-            // the runtime's worker; the small messages of a reconciliation are not
-            // worth the hand-over.
-            Ok(Some((kind::SYNC, b))) if b.len() >= PREPARE_BLOCKING => {
-                Ok(Some(Incoming::Sync(off_worker(|| prepare(&b)))))
+/// A frame as it comes off the stream: ready, or being prepared on a blocking
+/// thread.
+enum Preparing {
+    Ready(Frame),
+    Pending(tokio::task::JoinHandle<std::result::Result<Box<Arrived>, String>>),
+}
+
+/// Frames prepared side by side, beyond the one the session waits for: each whole
+/// document is loaded and indexed on a thread of its own, so documents that arrive
+/// together are ready together, rather than one after another behind a single
+/// reader.
+const PREPARING_AHEAD: usize = 3;
+
+/// Read and prepare the peer's frames, and hand them on in the order they came:
+/// loading the documents in some frames overlaps with handling and storing the ones
+/// before.
+async fn read_frames(rx: RecvStream, to: tokio::sync::mpsc::Sender<Frame>) {
+    let (preparing, mut queue) = tokio::sync::mpsc::channel::<Preparing>(PREPARING_AHEAD);
+    // Reading goes on while earlier frames are prepared; it ends with this task.
+    let _reading = AbortOnDrop(tokio::spawn(read_and_prepare(rx, preparing)));
+    while let Some(p) = queue.recv().await {
+        let frame = match p {
+            Preparing::Ready(f) => f,
+            Preparing::Pending(job) => {
+                Ok(Some(Incoming::Sync(job.await.unwrap_or_else(|_| {
+                    Err("a message from the peer could not be read".into())
+                }))))
             }
-            Ok(Some((kind::SYNC, b))) => Ok(Some(Incoming::Sync(prepare(&b)))),
-            Ok(Some((k, b))) => Ok(Some(Incoming::Other(k, b))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
         };
-        let end = !matches!(r, Ok(Some(_)));
-        if to.send(r).await.is_err() || end {
+        let end = !matches!(frame, Ok(Some(_)));
+        if to.send(frame).await.is_err() || end {
+            break;
+        }
+    }
+}
+
+async fn read_and_prepare(mut rx: RecvStream, to: tokio::sync::mpsc::Sender<Preparing>) {
+    loop {
+        let p = match recv(&mut rx).await {
+            // A frame that may carry a document (to load and index) is prepared on a
+            // blocking thread; the small messages of a reconciliation are not worth
+            // the hand-over.
+            Ok(Some((kind::SYNC, b))) if b.len() >= PREPARE_BLOCKING => {
+                Preparing::Pending(tokio::task::spawn_blocking(move || prepare(&b)))
+            }
+            Ok(Some((kind::SYNC, b))) => Preparing::Ready(Ok(Some(Incoming::Sync(prepare(&b))))),
+            Ok(Some((k, b))) => Preparing::Ready(Ok(Some(Incoming::Other(k, b)))),
+            Ok(None) => Preparing::Ready(Ok(None)),
+            Err(e) => Preparing::Ready(Err(e)),
+        };
+        let end = matches!(&p, Preparing::Ready(f) if !matches!(f, Ok(Some(_))));
+        if to.send(p).await.is_err() || end {
             break;
         }
     }
@@ -974,7 +1008,15 @@ pub async fn sync_once(
     });
     lock(&sh.node).add_peer(&peer.to_string(), "static", None)?;
     let started = std::time::Instant::now();
+    // The manifest and its index are ready by the time the peer asks about them.
+    let warm = {
+        let sh = sh.clone();
+        tokio::task::spawn_blocking(move || lock(&sh.node).prepare_sync())
+    };
     let (conn, streams) = dial(&ep, peer).await?;
+    if let Ok(Err(e)) = warm.await {
+        return Err(e);
+    }
     let (_stop, stop_rx) = watch::channel(false);
     let sh2 = sh.clone();
     let reporter = tokio::spawn(async move {

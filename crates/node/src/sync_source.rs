@@ -62,6 +62,22 @@ impl Node {
                 return Ok(m.clone());
             }
         }
+        // After a commit of this node's own (a sync batch), what it wrote is applied
+        // to the copy held, rather than every id parsed again.
+        if let Some((cached, m)) = &mut self.manifest {
+            if let Some(written) = self.store.manifest_written_since(*cached)? {
+                let held = Arc::make_mut(m);
+                for (id, d) in written {
+                    let Ok(id) = id.parse::<DocId>() else { continue };
+                    match <[u8; 32]>::try_from(d.as_slice()) {
+                        Ok(d) => held.insert(id, d),
+                        Err(_) => held.remove(&id),
+                    };
+                }
+                *cached += 1;
+                return Ok(m.clone());
+            }
+        }
         let (generation, rows) = self.store.manifest()?;
         let m: Arc<Manifest> = Arc::new(
             rows.iter()
@@ -93,6 +109,14 @@ impl Node {
             synced: true,
             failed: None,
         })
+    }
+
+    /// Read the manifest and build its sync index ahead of a session, as a dialling
+    /// node does while the handshake runs; the session then finds both ready.
+    pub fn prepare_sync(&mut self) -> Result<()> {
+        let src = self.sync_source()?;
+        branchline_core::sync::IndexCache::prepare(&src);
+        Ok(())
     }
 
     /// Sync states saved for a peer device, so a reconnect resumes.
@@ -192,7 +216,7 @@ impl NodeSource<'_> {
                 });
             }
             // The index rows of every document side by side, then written in order.
-            for m in merge::par_map(jobs, FinishJob::cost, FinishJob::run) {
+            for m in merge::par_map(jobs, FinishJob::cost, PARALLEL_FROM_OPS, FinishJob::run) {
                 m?.write(tx, docs)?;
             }
             Ok::<_, NodeError>(())
@@ -209,6 +233,14 @@ impl NodeSource<'_> {
     }
 }
 
+/// What indexing the records touched by a few new changes costs, in operations.
+const FEW_OPS_TOUCHED: usize = 64;
+
+/// Work, in operations, past which the documents of one stored batch are worked out
+/// on more than one thread: about 8,000 operations take a few milliseconds, which is
+/// what waiting for a second thread can cost when the cores are busy.
+const PARALLEL_FROM_OPS: usize = 8192;
+
 /// A document a session changed, to store off the writer's thread.
 struct FinishJob<'a> {
     id: &'a DocId,
@@ -222,9 +254,23 @@ struct FinishJob<'a> {
 }
 
 impl FinishJob<'_> {
+    /// Rough work, in operations: indexing a new document reads all of its
+    /// records, one indexed where it arrived needs next to nothing, and one changed
+    /// in place only the few records its new changes touch; folding a document into a
+    /// snapshot saves all of it.
     fn cost(&self) -> usize {
-        // The records to index scale with the document's ops.
-        self.loaded.doc.stats().num_ops as usize
+        let ops = self.loaded.doc.stats().num_ops as usize;
+        let index = match (&self.indexed, self.stored_heads.is_empty()) {
+            (Some(_), true) => 0,
+            (None, true) => ops,
+            (_, false) => FEW_OPS_TOUCHED,
+        };
+        let fold = if self.loaded.stored >= crate::compact_after(self.id) {
+            ops
+        } else {
+            0
+        };
+        index + fold
     }
 
     fn run(self) -> Result<Merged> {

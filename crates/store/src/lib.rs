@@ -46,13 +46,24 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_sync.sql")),
     (3, include_str!("../migrations/0003_one_index_on_changes.sql")),
     (4, include_str!("../migrations/0004_deflated_whole_rows.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_key_index_only_where_a_key.sql"),
+    ),
 ];
 
 pub struct Store {
     conn: Connection,
     heads: Option<HeadsCache>,
     heads_generation: u64,
+    /// A commit made without waiting for the disk has not been synced since.
+    unsynced: bool,
+    /// The generation the last commit that wrote heads made, and what it wrote.
+    last_written: (u64, Vec<HeadsWritten>),
 }
+
+/// A document's id and the heads digest a commit wrote for it.
+pub type HeadsWritten = (String, Vec<u8>);
 
 /// The sync manifest (document id → heads digest) kept in memory: a sync session
 /// consults it on every message, and reading a thousand rows each time cost more
@@ -222,6 +233,8 @@ impl Store {
             conn,
             heads: None,
             heads_generation: 0,
+            unsynced: false,
+            last_written: (0, Vec::new()),
         })
     }
 
@@ -230,7 +243,16 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        self.write_inner(f)
+        let r = self.write_inner(f);
+        if r.is_ok() {
+            self.unsynced = false;
+        }
+        r
+    }
+
+    /// Whether a commit made by `write_unsynced` still waits for a syncing one.
+    pub fn has_unsynced_commits(&self) -> bool {
+        self.unsynced
     }
 
     /// `write`, but the commit does not wait for the disk. It becomes durable with
@@ -247,6 +269,9 @@ impl Store {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         let out = self.write_inner(f);
+        if out.is_ok() {
+            self.unsynced = true;
+        }
         // Back to syncing every commit; if that fails the connection cannot be
         // trusted to, so the error wins over the result.
         self.conn
@@ -273,8 +298,9 @@ impl Store {
         if !written.is_empty() {
             self.heads_generation += 1;
             if let Some(cache) = &mut self.heads {
-                cache.digests.extend(written);
+                cache.digests.extend(written.iter().cloned());
             }
+            self.last_written = (self.heads_generation, written);
         }
         Ok(out)
     }
@@ -295,6 +321,15 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(self.heads_generation))
+    }
+
+    /// The heads digests the last commit of this connection wrote, if the manifest
+    /// was at `generation` just before it and nothing else has written since: a copy
+    /// of the manifest taken then is brought up to date with these alone.
+    pub fn manifest_written_since(&mut self, generation: u64) -> Result<Option<&[HeadsWritten]>> {
+        let now = self.manifest_generation()?;
+        let (made, written) = &self.last_written;
+        Ok((now == Some(*made) && *made == generation.wrapping_add(1)).then_some(written.as_slice()))
     }
 
     /// Every document's heads digest, by id, and the generation it belongs to.
@@ -952,9 +987,11 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(sync_mode(&mut s), 2, "FULL");
+        assert!(!s.has_unsynced_commits());
         s.write_unsynced(|tx| tx.append_change("inventory", "h1", b"one"))
             .unwrap();
         assert_eq!(sync_mode(&mut s), 2, "FULL again after an unsynced commit");
+        assert!(s.has_unsynced_commits());
         // A failed one rolls back whole, and also leaves the connection syncing.
         let failed = s.write_unsynced(|tx| {
             tx.append_change("inventory", "h2", b"two")?;
@@ -962,6 +999,9 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(sync_mode(&mut s), 2);
+        // A syncing commit takes the unsynced ones to the disk with it.
+        s.write(|tx| tx.set_meta("k", "v")).unwrap();
+        assert!(!s.has_unsynced_commits());
         drop(s);
         // Committed: another connection (a process after a crash) reads it.
         let mut again = Store::open(&path).unwrap();
@@ -1003,6 +1043,37 @@ mod tests {
         let (frames, copied) = Checkpointer::open(&path).unwrap().run().unwrap();
         assert!(frames > 1200, "{frames} frames in the WAL");
         assert_eq!(copied, frames);
+    }
+
+    #[test]
+    fn the_last_commit_tells_what_it_wrote_to_the_manifest_of_just_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.sqlite3");
+        let mut s = Store::open(&path).unwrap();
+        let (g0, _) = s.manifest().unwrap();
+        s.write(|tx| tx.set_heads("system", "h1", &[1; 32])).unwrap();
+        let g1 = s.manifest_generation().unwrap().unwrap();
+        assert_eq!(g1, g0 + 1);
+        assert_eq!(
+            s.manifest_written_since(g0).unwrap(),
+            Some(&[("system".to_string(), vec![1u8; 32])][..])
+        );
+        // Two commits on: the one before is not enough to catch up from g0.
+        s.write(|tx| tx.set_heads("inventory", "h2", &[2; 32])).unwrap();
+        assert_eq!(s.manifest_written_since(g0).unwrap(), None);
+        assert!(s.manifest_written_since(g1).unwrap().is_some());
+        // A commit that wrote no heads leaves the generation and the answer as they were.
+        s.write(|tx| tx.set_meta("k", "v")).unwrap();
+        assert!(s.manifest_written_since(g1).unwrap().is_some());
+        // Another connection's commit: nothing can be told, the manifest is read again.
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE doc_heads SET digest = ?1 WHERE doc_id = 'system'",
+                [vec![9u8; 32]],
+            )
+            .unwrap();
+        assert_eq!(s.manifest_written_since(g1).unwrap(), None);
     }
 
     #[test]

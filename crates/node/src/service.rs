@@ -328,10 +328,11 @@ enum Preparing {
     Pending(tokio::task::JoinHandle<std::result::Result<Box<Arrived>, String>>),
 }
 
-/// Frames prepared side by side, beyond the one the session waits for: each whole
-/// document is loaded and indexed on a thread of its own, so documents that arrive
-/// together are ready together, rather than one after another behind a single
-/// reader.
+/// Frames queued between reading and handing on: each whole document is loaded and
+/// indexed on a thread of its own, so documents that arrive together are ready
+/// together, rather than one after another behind a single reader. With the one
+/// being handed on and the one just read (waiting for room), at most this many
+/// plus two are prepared at once.
 const PREPARING_AHEAD: usize = 3;
 
 /// Read and prepare the peer's frames, and hand them on in the order they came:

@@ -115,6 +115,10 @@ const FEW_OPS: u64 = 128;
 /// Automerge sync messages and whole documents at least this long are sent
 /// deflated when that saves a 32nd or more.
 const PACK_FROM: usize = 256;
+/// zlib's level 2 rather than its default 6: on automerge's columns it is about
+/// twice as fast and within one per cent of the size (level 1 is faster still, but
+/// a sixth larger).
+const PACK_LEVEL: u32 = 2;
 const ITEM_FINGERPRINT: u8 = 1;
 const ITEM_LIST: u8 = 2;
 const ITEM_FINGERPRINT_SHORT: u8 = 5;
@@ -2304,7 +2308,7 @@ fn pack(data: &[u8]) -> Option<Vec<u8>> {
         // Setting up a compressor clears its large window: one per thread, reset
         // for every message, costs less than the messages themselves.
         static DEFLATE: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::default(), false));
+            std::cell::RefCell::new(Compress::new(Compression::new(PACK_LEVEL), false));
     }
     if data.len() < PACK_FROM {
         return None;

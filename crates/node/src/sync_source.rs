@@ -23,6 +23,11 @@ pub struct NodeSource<'a> {
     /// The peer whose saved sync states the session resumes from.
     peer: Option<String>,
     changed: BTreeSet<DocId>,
+    /// Documents already brought level with the store by this source: a session
+    /// asks for one on every message about it, and checking the store again each
+    /// time cost more than the message. What other processes store meanwhile is
+    /// caught up with by `finish`.
+    current: BTreeSet<DocId>,
     /// Documents that arrived whole: the bytes they were loaded from and their
     /// heads then, stored as they came rather than re-derived change by change.
     wholes: HashMap<DocId, (Vec<u8>, Vec<ChangeHash>)>,
@@ -104,6 +109,7 @@ impl Node {
             edits: 0,
             peer: None,
             changed: BTreeSet::new(),
+            current: BTreeSet::new(),
             wholes: HashMap::new(),
             indexed: HashMap::new(),
             synced: true,
@@ -364,6 +370,9 @@ impl DocSource for NodeSource<'_> {
     }
 
     fn doc(&mut self, id: &DocId) -> Option<&mut Automerge> {
+        if self.current.contains(id) && self.node.docs.contains_key(id) {
+            return self.node.docs.get_mut(id).map(|l| &mut l.doc);
+        }
         let actor = self.node.actor.clone();
         let docs = &mut self.node.docs;
         let found = self
@@ -371,7 +380,10 @@ impl DocSource for NodeSource<'_> {
             .store
             .read(|tx| Ok::<_, NodeError>(load(docs, tx, id, &actor)?.is_some()));
         match found {
-            Ok(true) => self.node.docs.get_mut(id).map(|l| &mut l.doc),
+            Ok(true) => {
+                self.current.insert(id.clone());
+                self.node.docs.get_mut(id).map(|l| &mut l.doc)
+            }
             Ok(false) => None,
             Err(e) => {
                 self.failed.get_or_insert(e);

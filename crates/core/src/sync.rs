@@ -1022,6 +1022,10 @@ pub trait DocSource {
     /// A document was created or changed by what the peer sent (persist it, update
     /// the index, push it to other peers).
     fn on_changed(&mut self, id: &DocId);
+    /// The session is about to ask for each of these documents, one after another.
+    /// A source that reads them from disk may load them ahead, side by side. Only a
+    /// hint: what `doc` returns afterwards is what counts.
+    fn prefetch(&mut self, _ids: &[DocId]) {}
 }
 
 /// A received frame, decoded, with the costly part of handling it done: a whole
@@ -1862,12 +1866,9 @@ impl Session {
     }
 
     fn begin_docs<S: DocSource + ?Sized>(&mut self, src: &mut S, diff: Diff, out: &mut Replies<'_>) {
-        for id in diff.sync {
-            self.begin_doc(src, id, out);
-        }
-        for id in diff.give {
-            self.give_whole(src, id, out);
-        }
+        // What this side lacks is asked for first: the peer's answer (documents whole,
+        // which the peer saves and this side loads) takes longest to arrive and to
+        // handle, and it comes while this side loads and syncs the documents both hold.
         let want: Vec<DocId> = diff
             .want
             .into_iter()
@@ -1899,6 +1900,22 @@ impl Session {
                 keys,
             };
             self.emit(out, msg);
+        }
+        let ahead: Vec<DocId> = diff
+            .sync
+            .iter()
+            .chain(&diff.give)
+            .filter(|id| !self.excluded.contains(*id) && !self.active.contains_key(*id))
+            .cloned()
+            .collect();
+        if ahead.len() > 1 {
+            src.prefetch(&ahead);
+        }
+        for id in diff.sync {
+            self.begin_doc(src, id, out);
+        }
+        for id in diff.give {
+            self.give_whole(src, id, out);
         }
     }
 
@@ -2569,6 +2586,12 @@ mod tests {
         fn on_changed(&mut self, id: &DocId) {
             self.changed.push(id.clone());
         }
+        fn prefetch(&mut self, ids: &[DocId]) {
+            if let Some(log) = &self.log {
+                let ids: Vec<String> = ids.iter().map(DocId::to_string).collect();
+                log.borrow_mut().push(format!("prefetch {}", ids.join(" ")));
+            }
+        }
     }
 
     fn pool() -> Vec<DocId> {
@@ -3030,6 +3053,52 @@ mod tests {
         // the document carries the changes, and a's answer closes the exchange.
         assert_eq!(about_it, 2, "one message each way");
         assert_converged(&[a, b], "resumed from saved states");
+    }
+
+    #[test]
+    fn what_is_lacking_is_asked_for_before_shared_documents_are_read() {
+        let (mut a, mut sa, _, _) = pair();
+        let ids = pool();
+        let mut rng = Rng::new(11);
+        let give = [page(1), page(2)];
+        for id in ids[..3].iter().chain(&give) {
+            edit(&mut a, id, &mut rng);
+        }
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        a.log = Some(log.clone());
+        let diff = Diff {
+            sync: ids[..3].iter().cloned().collect(),
+            give: give.iter().cloned().collect(),
+            want: [page(3)].into_iter().collect(),
+            want_keys: [42].into_iter().collect(),
+        };
+        let mut out = Vec::new();
+        sa.begin_docs(&mut a, diff, &mut |m| out.push(m));
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|m| match m {
+                SyncMsg::Want { .. } => "want",
+                SyncMsg::WantKeys { .. } => "want-keys",
+                SyncMsg::DocSync { .. } | SyncMsg::DocSyncPacked { .. } => "sync",
+                SyncMsg::Whole { .. } => "whole",
+                _ => "other",
+            })
+            .collect();
+        // The answers that take longest (documents whole, saved there and loaded
+        // here) are asked for before anything held here is read.
+        assert_eq!(
+            kinds,
+            ["want", "want-keys", "sync", "sync", "sync", "whole", "whole"],
+            "{out:?}"
+        );
+        let events = log.borrow().clone();
+        let expected: Vec<String> = ids[..3].iter().chain(&give).map(DocId::to_string).collect();
+        assert_eq!(
+            events.first(),
+            Some(&format!("prefetch {}", expected.join(" "))),
+            "{events:?}"
+        );
+        assert!(events[1..].iter().all(|e| e.starts_with("read ")), "{events:?}");
     }
 
     #[test]

@@ -213,22 +213,24 @@ fn load<'d>(
     let Some(stored) = tx.load_doc(&key, 0)? else {
         return Ok(None);
     };
+    docs.insert(id.clone(), loaded_from(&stored, actor, dv)?);
+    Ok(docs.get_mut(id).map(|l| &mut l.doc))
+}
+
+/// A document as the store holds it, read at data version `dv`, loaded for the cache.
+fn loaded_from(stored: &branchline_store::StoredDoc, actor: &ActorId, dv: i64) -> Result<Loaded> {
     let mut doc = match &stored.snapshot {
         Some(s) => Automerge::load(s)?,
         None => Automerge::new(),
     };
     load_changes(&mut doc, &stored.changes)?;
     doc.set_actor(actor.clone());
-    docs.insert(
-        id.clone(),
-        Loaded {
-            doc,
-            seq: stored.seq,
-            stored: stored.changes.len() as i64,
-            dv: Some(dv),
-        },
-    );
-    Ok(docs.get_mut(id).map(|l| &mut l.doc))
+    Ok(Loaded {
+        doc,
+        seq: stored.seq,
+        stored: stored.changes.len() as i64,
+        dv: Some(dv),
+    })
 }
 
 /// A new record's id: a UUID v7, whose time prefix makes the ids made in one day
@@ -1938,6 +1940,63 @@ mod tests {
             }
         }
         assert_ne!(*kept, *first, "the writes moved the heads");
+    }
+
+    #[test]
+    fn documents_loaded_ahead_are_the_ones_the_store_holds() {
+        use branchline_core::sync::DocSource;
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = Node::init(dir.path(), "Pre", "CEN", Some("Central"), "desk").unwrap();
+        for i in 0..4 {
+            n.create(
+                Kind::Ticket,
+                fields([
+                    ("summary", format!("Paper jam {i}").into()),
+                    ("branch", "CEN".into()),
+                    ("category", "printer".into()),
+                ]),
+            )
+            .unwrap();
+            n.create(
+                Kind::Asset,
+                fields([
+                    ("tag", format!("CEN-PU-{i:03}").into()),
+                    ("name", "Public PC".into()),
+                    ("category", "public-pc".into()),
+                    ("branch", "CEN".into()),
+                ]),
+            )
+            .unwrap();
+        }
+        let mut ids = n.doc_ids().unwrap();
+        assert!(ids.len() >= 3, "{ids:?}");
+        let absent: DocId = "bookings/CEN/2020-01-01".parse().unwrap();
+        ids.push(absent.clone());
+        let expected: Vec<(DocId, Vec<u8>)> = ids[..ids.len() - 1]
+            .iter()
+            .map(|id| (id.clone(), n.doc_bytes(&id.to_string()).unwrap()))
+            .collect();
+
+        let mut fresh = Node::open(dir.path()).unwrap();
+        assert!(fresh.docs.is_empty());
+        let mut src = fresh.sync_source().unwrap();
+        src.prefetch(&ids);
+        for (id, bytes) in &expected {
+            let want = Automerge::load(bytes).unwrap();
+            let got = src.doc(id).unwrap_or_else(|| panic!("{id} not loaded"));
+            assert_eq!(got.get_heads(), want.get_heads(), "{id}");
+            assert_eq!(doc::export_json(got, id), doc::export_json(&want, id), "{id}");
+        }
+        assert!(
+            src.doc(&absent).is_none(),
+            "a document the store lacks stays absent"
+        );
+        drop(src);
+        assert_eq!(
+            fresh.docs.len(),
+            expected.len(),
+            "each loaded once, into the cache"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! same way a bundle import does. Nothing the network sent is written before the
 //! session has applied it through automerge, which checks every change.
 
-use crate::{catch_up, conflicts_before, load, merge, Loaded, Merged, Node, NodeError, Result};
+use crate::{catch_up, conflicts_before, load, loaded_from, merge, Loaded, Merged, Node, NodeError, Result};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
 use branchline_core::sync::{heads_digest, DocSource, Manifest};
@@ -247,6 +247,16 @@ const FEW_OPS_TOUCHED: usize = 64;
 /// what waiting for a second thread can cost when the cores are busy.
 const PARALLEL_FROM_OPS: usize = 8192;
 
+/// Stored bytes, besides the largest document's, past which the documents a
+/// session is about to ask for are loaded on more than one thread: 64 KiB take
+/// automerge a couple of milliseconds, about what starting and joining a second
+/// thread can cost when the cores are busy.
+const PARALLEL_FROM_BYTES: usize = 64 * 1024;
+
+fn stored_size(s: &branchline_store::StoredDoc) -> usize {
+    s.snapshot.as_ref().map_or(0, Vec::len) + s.changes.iter().map(Vec::len).sum::<usize>()
+}
+
 /// A document a session changed, to store off the writer's thread.
 struct FinishJob<'a> {
     id: &'a DocId,
@@ -451,6 +461,40 @@ impl DocSource for NodeSource<'_> {
         }
         self.changed.insert(id.clone());
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
+    }
+
+    fn prefetch(&mut self, ids: &[DocId]) {
+        let docs = &self.node.docs;
+        let missing: Vec<&DocId> = ids.iter().filter(|id| !docs.contains_key(*id)).collect();
+        if missing.len() < 2 {
+            return;
+        }
+        // Read in one transaction, loaded side by side. A document that fails here
+        // is left for `doc`, which loads it again and reports what went wrong.
+        let read = self.node.store.read(|tx| {
+            let dv = tx.data_version()?;
+            let mut found = Vec::with_capacity(missing.len());
+            for id in missing {
+                if let Some(stored) = tx.load_doc(&id.to_string(), 0)? {
+                    found.push((id.clone(), stored));
+                }
+            }
+            Ok::<_, NodeError>((dv, found))
+        });
+        let Ok((dv, found)) = read else { return };
+        let actor = &self.node.actor;
+        let loaded = merge::par_map(
+            found,
+            |(_, s)| stored_size(s),
+            PARALLEL_FROM_BYTES,
+            |(id, s)| (id, loaded_from(&s, actor, dv)),
+        );
+        for (id, l) in loaded {
+            if let Ok(l) = l {
+                self.node.docs.insert(id.clone(), l);
+                self.current.insert(id);
+            }
+        }
     }
 
     fn on_changed(&mut self, id: &DocId) {

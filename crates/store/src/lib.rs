@@ -425,11 +425,8 @@ impl Tx<'_> {
     pub fn load_doc(&self, doc_id: &str, after_seq: i64) -> Result<Option<StoredDoc>> {
         let (snapshot, snap_seq): (Option<Vec<u8>>, i64) = if after_seq == 0 {
             self.tx
-                .query_row(
-                    "SELECT snapshot, snapshot_seq FROM documents WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT snapshot, snapshot_seq FROM documents WHERE doc_id = ?1")?
+                .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?
                 .unwrap_or((None, 0))
         } else {

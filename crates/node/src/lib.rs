@@ -1815,9 +1815,7 @@ impl ImportJob<'_> {
     /// document held in memory (its records are read again to index them), and the
     /// changes to apply. Only the order matters: the costliest documents start first.
     fn cost(&self) -> usize {
-        let stored = |s: &branchline_store::StoredDoc| {
-            s.snapshot.as_ref().map_or(0, Vec::len) + s.changes.iter().map(Vec::len).sum::<usize>()
-        };
+        let stored = |s: &branchline_store::StoredDoc| s.len_bytes();
         let base = match &self.base {
             // About eight bytes per operation, as a saved document holds them.
             Base::Cached(l, s) => l.doc.stats().num_ops as usize * 8 + s.as_ref().map_or(0, stored),

@@ -253,10 +253,6 @@ const PARALLEL_FROM_OPS: usize = 8192;
 /// thread can cost when the cores are busy.
 const PARALLEL_FROM_BYTES: usize = 64 * 1024;
 
-fn stored_size(s: &branchline_store::StoredDoc) -> usize {
-    s.snapshot.as_ref().map_or(0, Vec::len) + s.changes.iter().map(Vec::len).sum::<usize>()
-}
-
 /// A document a session changed, to store off the writer's thread.
 struct FinishJob<'a> {
     id: &'a DocId,
@@ -485,7 +481,7 @@ impl DocSource for NodeSource<'_> {
         let actor = &self.node.actor;
         let loaded = merge::par_map(
             found,
-            |(_, s)| stored_size(s),
+            |(_, s)| s.len_bytes(),
             PARALLEL_FROM_BYTES,
             |(id, s)| (id, loaded_from(&s, actor, dv)),
         );

@@ -83,6 +83,13 @@ pub struct StoredDoc {
     pub seq: i64,
 }
 
+impl StoredDoc {
+    /// Bytes read: the snapshot and every change row.
+    pub fn len_bytes(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len) + self.changes.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
 /// One row of the query index.
 pub struct IndexRow<'a> {
     pub record: &'a Record,

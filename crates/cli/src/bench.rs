@@ -7,7 +7,6 @@ use automerge::Automerge;
 use branchline_core::schema::Kind;
 use branchline_core::{Fields, Value};
 use branchline_node::{demo, Clock, ListFilter, Node};
-use clap::ArgMatches;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -143,7 +142,9 @@ fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
+/// `only` names one group of figures (`store`, `merge`, `sync`); `None` runs all.
+pub fn run(quick: bool, only: Option<&str>) -> anyhow::Result<()> {
+    let want = |group: &str| only.is_none_or(|o| o == group);
     let tmp = tempfile::tempdir()?;
     let a_dir = tmp.path().join("a");
     let size = if quick {
@@ -177,240 +178,250 @@ pub fn run(_m: &ArgMatches, quick: bool) -> anyhow::Result<()> {
     );
     println!();
 
-    // Durable single write beside a plain rusqlite insert of the same row, in the
-    // same file with the same pragmas. Interleaved, so both meet the same disk: fsync
-    // latency on a shared machine drifts more than either costs.
-    let asset = a
-        .list(
-            Kind::Asset,
-            &ListFilter {
-                limit: Some(1),
-                ..Default::default()
-            },
-        )?
-        .remove(0);
-    let row_json = serde_json::to_string(&a.get(Kind::Asset, &asset.id)?)?;
-    let conn = rusqlite::Connection::open(branchline_node::db_path(&a_dir))?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)")?;
-    let mut writes = Vec::new();
-    let mut floor = Vec::new();
-    for i in 0..rounds {
-        let f: Fields = [("notes".to_string(), Value::Str(format!("bench note {i}")))].into();
-        let (r, d) = time(|| a.update(Kind::Asset, &asset.id, f));
-        r?;
-        writes.push(d);
-        let (r, d) = time(|| {
-            conn.execute(
-                "INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)",
-                (format!("r{i}"), &row_json),
-            )
-        });
-        r?;
-        floor.push(d);
-    }
-    conn.execute_batch("DROP TABLE bench_floor")?;
-    drop(conn);
-    row(
-        "durable single write (asset update)",
-        &stats(writes),
-        Some(("plain insert", &stats(floor))),
-        "<= 3x plain insert",
-    );
-
-    // Cold open: open the database and answer a first query.
-    drop(a);
-    let mut opens = Vec::new();
-    for _ in 0..(rounds / 10).max(5) {
-        let (r, d) = time(|| -> anyhow::Result<()> {
-            let mut n = Node::open(&a_dir)?;
-            n.list(
+    if want("store") {
+        // Durable single write beside a plain rusqlite insert of the same row, in the
+        // same file with the same pragmas. Interleaved, so both meet the same disk: fsync
+        // latency on a shared machine drifts more than either costs.
+        let asset = a
+            .list(
                 Kind::Asset,
                 &ListFilter {
                     limit: Some(1),
                     ..Default::default()
                 },
-            )?;
-            Ok(())
-        });
-        r?;
-        opens.push(d);
-    }
-    row("cold open of the replica", &stats(opens), None, "<= 500 ms");
-    let mut a = Node::open(&a_dir)?;
+            )?
+            .remove(0);
+        let row_json = serde_json::to_string(&a.get(Kind::Asset, &asset.id)?)?;
+        let conn = rusqlite::Connection::open(branchline_node::db_path(&a_dir))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+        )?;
+        let mut writes = Vec::new();
+        let mut floor = Vec::new();
+        for i in 0..rounds {
+            let f: Fields = [("notes".to_string(), Value::Str(format!("bench note {i}")))].into();
+            let (r, d) = time(|| a.update(Kind::Asset, &asset.id, f));
+            r?;
+            writes.push(d);
+            let (r, d) = time(|| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO bench_floor (id, data) VALUES (?1, ?2)",
+                    (format!("r{i}"), &row_json),
+                )
+            });
+            r?;
+            floor.push(d);
+        }
+        conn.execute_batch("DROP TABLE bench_floor")?;
+        drop(conn);
+        row(
+            "durable single write (asset update)",
+            &stats(writes),
+            Some(("plain insert", &stats(floor))),
+            "<= 3x plain insert",
+        );
 
-    // Queries.
-    let mut search = Vec::new();
-    let mut hits = 0;
-    for i in 0..rounds {
-        let term = ["optiplex", "cen-pu-01", "laserjet", "sn4"][i % 4];
-        let (r, d) = time(|| {
-            a.list(
-                Kind::Asset,
-                &ListFilter {
-                    search: Some(term.into()),
-                    ..Default::default()
-                },
-            )
-        });
-        hits += r?.len();
-        search.push(d);
-    }
-    row(
-        &format!("asset search ({} hits/query avg)", hits / rounds.max(1)),
-        &stats(search),
-        None,
-        "<= 10 ms",
-    );
-    let month_start = (today - chrono::Duration::days(30))
-        .format("%Y-%m-01")
-        .to_string();
-    let month_end = format!("{}31", &month_start[..8]);
-    let mut month = Vec::new();
-    let mut n_month = 0;
-    for _ in 0..(rounds / 10).max(5) {
-        let f = ListFilter {
-            from_day: Some(month_start.clone()),
-            to_day: Some(month_end.clone()),
-            ..Default::default()
-        };
-        let (r, d) = time(|| a.list(Kind::Booking, &f));
-        n_month = r?.len();
-        month.push(d);
-    }
-    row(
-        &format!("a month's bookings ({n_month} rows)"),
-        &stats(month),
-        None,
-        "-",
-    );
+        // Cold open: open the database and answer a first query.
+        drop(a);
+        let mut opens = Vec::new();
+        for _ in 0..(rounds / 10).max(5) {
+            let (r, d) = time(|| -> anyhow::Result<()> {
+                let mut n = Node::open(&a_dir)?;
+                n.list(
+                    Kind::Asset,
+                    &ListFilter {
+                        limit: Some(1),
+                        ..Default::default()
+                    },
+                )?;
+                Ok(())
+            });
+            r?;
+            opens.push(d);
+        }
+        row("cold open of the replica", &stats(opens), None, "<= 500 ms");
+        a = Node::open(&a_dir)?;
 
-    // A day of changes at every branch, merged by bundle, beside automerge in process.
-    let b_dir = tmp.path().join("b");
-    let (b, clone_time) = time(|| -> anyhow::Result<Node> {
-        let full = a.export_bundle(None)?;
-        Ok(Node::init_from_bundle(&b_dir, &full, "NOR", "bench-b")?)
-    });
-    let mut b = b?;
-    println!(
-        "{:<44} {:.2} s",
-        "full replica clone by bundle",
-        clone_time.as_secs_f64()
-    );
+        // Queries.
+        let mut search = Vec::new();
+        let mut hits = 0;
+        for i in 0..rounds {
+            let term = ["optiplex", "cen-pu-01", "laserjet", "sn4"][i % 4];
+            let (r, d) = time(|| {
+                a.list(
+                    Kind::Asset,
+                    &ListFilter {
+                        search: Some(term.into()),
+                        ..Default::default()
+                    },
+                )
+            });
+            hits += r?.len();
+            search.push(d);
+        }
+        row(
+            &format!("asset search ({} hits/query avg)", hits / rounds.max(1)),
+            &stats(search),
+            None,
+            "<= 10 ms",
+        );
+        let month_start = (today - chrono::Duration::days(30))
+            .format("%Y-%m-01")
+            .to_string();
+        let month_end = format!("{}31", &month_start[..8]);
+        let mut month = Vec::new();
+        let mut n_month = 0;
+        for _ in 0..(rounds / 10).max(5) {
+            let f = ListFilter {
+                from_day: Some(month_start.clone()),
+                to_day: Some(month_end.clone()),
+                ..Default::default()
+            };
+            let (r, d) = time(|| a.list(Kind::Booking, &f));
+            n_month = r?.len();
+            month.push(d);
+        }
+        row(
+            &format!("a month's bookings ({n_month} rows)"),
+            &stats(month),
+            None,
+            "-",
+        );
+    }
+
     // The next day every branch is open (not a Sunday).
     let mut tomorrow = today + chrono::Duration::days(1);
     if tomorrow.weekday_num() == 6 {
         tomorrow += chrono::Duration::days(1);
     }
-    let records = one_day(&mut a, tomorrow)?;
-    let summary = b.summary()?;
-    let bundle_bytes = a.export_bundle(Some(&summary))?;
-    let decoded = branchline_core::bundle::decode(&bundle_bytes, None)?;
-    let changes: usize = decoded.docs.iter().map(|d| d.changes.len()).sum();
-    let change_bytes: usize = decoded
-        .docs
-        .iter()
-        .map(|d| d.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>())
-        .sum();
-    println!(
+    if want("merge") {
+        // A day of changes at every branch, merged by bundle, beside automerge in process.
+        let b_dir = tmp.path().join("b");
+        let (b, clone_time) = time(|| -> anyhow::Result<Node> {
+            let full = a.export_bundle(None)?;
+            Ok(Node::init_from_bundle(&b_dir, &full, "NOR", "bench-b")?)
+        });
+        let mut b = b?;
+        println!(
+            "{:<44} {:.2} s",
+            "full replica clone by bundle",
+            clone_time.as_secs_f64()
+        );
+        let records = one_day(&mut a, tomorrow)?;
+        let summary = b.summary()?;
+        let bundle_bytes = a.export_bundle(Some(&summary))?;
+        let decoded = branchline_core::bundle::decode(&bundle_bytes, None)?;
+        let changes: usize = decoded.docs.iter().map(|d| d.changes.len()).sum();
+        let change_bytes: usize = decoded
+            .docs
+            .iter()
+            .map(|d| d.changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>())
+            .sum();
+        println!(
         "one day at {} branches: {records} records, {} documents, {changes} changes, {change_bytes} bytes of changes, bundle {} bytes",
         b.list(Kind::Branch, &ListFilter::default())?.len(),
         decoded.docs.len(),
         bundle_bytes.len()
     );
-    // Cold: a replica opened for the merge, as `branchline bundle import` is, beside
-    // automerge loading the same documents from their saved bytes and applying the
-    // changes. Warm: the documents already in memory, as in a running node (the app,
-    // `serve`), beside automerge applying the changes to documents in memory.
-    let ids: Vec<_> = decoded.docs.iter().map(|d| d.id.clone()).collect();
-    let saved: Vec<Vec<u8>> = decoded
-        .docs
-        .iter()
-        .map(|d| b.doc_bytes(&d.id.to_string()).unwrap_or_default())
-        .collect();
-    // One pass of the floors over every document: (apply only, load + apply).
-    let floor_pass = || -> anyhow::Result<(Duration, Duration)> {
-        let (mut apply, mut load) = (Duration::ZERO, Duration::ZERO);
-        for (d, saved) in decoded.docs.iter().zip(&saved) {
-            let t = Instant::now();
-            let mut doc = if saved.is_empty() {
-                Automerge::new()
-            } else {
-                Automerge::load(saved)?
-            };
-            let loaded = t.elapsed();
-            let t = Instant::now();
-            doc.apply_changes(d.changes.iter().cloned())?;
-            apply += t.elapsed();
-            load += loaded + t.elapsed();
-        }
-        Ok((apply, load))
-    };
-    // Rounds interleave ours and the floors, so that both meet the same machine:
-    // on a shared host, speed drifts between runs more than these differ.
-    let mut merges = Vec::new();
-    let mut warm = Vec::new();
-    let mut floor_apply = Vec::new();
-    let mut floor_load = Vec::new();
-    for i in 0..if quick { 3 } else { 7 } {
-        for (hot, out) in [(false, &mut merges), (true, &mut warm)] {
-            let dir = tmp.path().join(format!("b{i}-{hot}"));
-            copy_replica(&b, &dir)?;
-            let mut copy = Node::open(&dir)?;
-            if hot {
-                copy.preload(&ids)?;
+        // Cold: a replica opened for the merge, as `branchline bundle import` is, beside
+        // automerge loading the same documents from their saved bytes and applying the
+        // changes. Warm: the documents already in memory, as in a running node (the app,
+        // `serve`), beside automerge applying the changes to documents in memory.
+        let ids: Vec<_> = decoded.docs.iter().map(|d| d.id.clone()).collect();
+        let saved: Vec<Vec<u8>> = decoded
+            .docs
+            .iter()
+            .map(|d| b.doc_bytes(&d.id.to_string()).unwrap_or_default())
+            .collect();
+        // One pass of the floors over every document: (apply only, load + apply).
+        let floor_pass = || -> anyhow::Result<(Duration, Duration)> {
+            let (mut apply, mut load) = (Duration::ZERO, Duration::ZERO);
+            for (d, saved) in decoded.docs.iter().zip(&saved) {
+                let t = Instant::now();
+                let mut doc = if saved.is_empty() {
+                    Automerge::new()
+                } else {
+                    Automerge::load(saved)?
+                };
+                let loaded = t.elapsed();
+                let t = Instant::now();
+                doc.apply_changes(d.changes.iter().cloned())?;
+                apply += t.elapsed();
+                load += loaded + t.elapsed();
             }
-            let (r, d) = time(|| copy.import_bundle(&bundle_bytes));
-            r?;
-            out.push(d);
-            drop(copy);
-            std::fs::remove_dir_all(&dir)?;
+            Ok((apply, load))
+        };
+        // Rounds interleave ours and the floors, so that both meet the same machine:
+        // on a shared host, speed drifts between runs more than these differ.
+        let mut merges = Vec::new();
+        let mut warm = Vec::new();
+        let mut floor_apply = Vec::new();
+        let mut floor_load = Vec::new();
+        for i in 0..if quick { 3 } else { 7 } {
+            for (hot, out) in [(false, &mut merges), (true, &mut warm)] {
+                let dir = tmp.path().join(format!("b{i}-{hot}"));
+                copy_replica(&b, &dir)?;
+                let mut copy = Node::open(&dir)?;
+                if hot {
+                    copy.preload(&ids)?;
+                }
+                let (r, d) = time(|| copy.import_bundle(&bundle_bytes));
+                r?;
+                out.push(d);
+                drop(copy);
+                std::fs::remove_dir_all(&dir)?;
+            }
+            let (apply, load) = floor_pass()?;
+            floor_apply.push(apply);
+            floor_load.push(load);
         }
-        let (apply, load) = floor_pass()?;
-        floor_apply.push(apply);
-        floor_load.push(load);
+        row(
+            "merge a day of 12 branches by bundle",
+            &stats(merges),
+            Some(("automerge load + apply", &stats(floor_load))),
+            "<= 2 s, <= 2x floor",
+        );
+        row(
+            "  into a running node (documents in memory)",
+            &stats(warm),
+            Some(("automerge apply", &stats(floor_apply))),
+            "<= 2x floor",
+        );
+        drop(b);
     }
-    row(
-        "merge a day of 12 branches by bundle",
-        &stats(merges),
-        Some(("automerge load + apply", &stats(floor_load))),
-        "<= 2 s, <= 2x floor",
-    );
-    row(
-        "  into a running node (documents in memory)",
-        &stats(warm),
-        Some(("automerge apply", &stats(floor_apply))),
-        "<= 2x floor",
-    );
-    drop(b);
 
     // A different day from the merge above, on which every branch is open.
     let mut next = tomorrow + chrono::Duration::days(1);
     if next.weekday_num() == 6 {
         next += chrono::Duration::days(1);
     }
-    sync_bench(&a_dir, tmp.path(), quick, next)?;
+    if want("sync") {
+        sync_bench(&a_dir, tmp.path(), quick, next)?;
+    }
 
-    // Peak memory of a process that opens the demo replica and reads every document.
-    let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe)
-        .args(["--data", &a_dir.display().to_string(), "state-hash"])
-        .env("BRANCHLINE_REPORT_PEAK_MEM", "1")
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let peak = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kb "))
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match peak {
-        Some(kb) => println!(
-            "{:<44} {:.1} MB (every document loaded: state-hash)  | target <= 200 MB",
-            "peak memory of the demo replica",
-            kb as f64 / 1024.0
-        ),
-        None => println!("peak memory: not measured ({})", stderr.trim()),
+    if want("store") {
+        // Peak memory of a process that opens the demo replica and reads every document.
+        let exe = std::env::current_exe()?;
+        let out = std::process::Command::new(exe)
+            .args(["--data", &a_dir.display().to_string(), "state-hash"])
+            .env("BRANCHLINE_REPORT_PEAK_MEM", "1")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let peak = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak_rss_kb "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match peak {
+            Some(kb) => println!(
+                "{:<44} {:.1} MB (every document loaded: state-hash)  | target <= 200 MB",
+                "peak memory of the demo replica",
+                kb as f64 / 1024.0
+            ),
+            None => println!("peak memory: not measured ({})", stderr.trim()),
+        }
     }
     Ok(())
 }

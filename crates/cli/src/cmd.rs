@@ -329,7 +329,14 @@ pub fn build() -> Command {
             Command::new("bench")
                 .about("Measure this build on the demo data set and print medians beside their floors")
                 .arg(Arg::new("quick").long("quick").action(ArgAction::SetTrue).help("small data set, few rounds"))
-                .after_help("Example:\n  branchline bench"),
+                .arg(
+                    Arg::new("only")
+                        .long("only")
+                        .value_name("GROUP")
+                        .value_parser(["store", "merge", "sync"])
+                        .help("run one group of figures: store (writes, open, queries, memory), merge (bundle) or sync (QUIC)"),
+                )
+                .after_help("Examples:\n  branchline bench\n  branchline bench --only sync"),
         );
     for kind in Kind::ALL {
         if *kind != Kind::Device {
@@ -799,7 +806,10 @@ pub fn dispatch(m: &ArgMatches) -> anyhow::Result<()> {
             Ok(())
         }
         "bundle" => bundle(m, sub, json),
-        "bench" => bench::run(m, sub.get_flag("quick")),
+        "bench" => bench::run(
+            sub.get_flag("quick"),
+            sub.get_one::<String>("only").map(String::as_str),
+        ),
         "devices" => devices(m, sub, json),
         "serve" | "sync" | "invite" | "join" | "peers" => network(m, name, sub, json),
         other => {

@@ -324,7 +324,99 @@ pub fn read_records(doc: &impl ReadDoc, kind: Kind) -> Vec<Record> {
 }
 
 /// Every record in a document, by kind then id.
-pub fn read_all(doc: &impl ReadDoc, id: &DocId) -> Vec<Record> {
+///
+/// One pass over the document's operations (automerge's `iter`), rather than a
+/// lookup of every record's map (`read_records`): setting up the range of each
+/// record cost more than reading its fields, and a new day's bookings are read
+/// whole on every replica they reach. Reads what `read_records` reads.
+pub fn read_all(doc: &Automerge, id: &DocId) -> Vec<Record> {
+    use automerge::iter::DocItem;
+    use std::collections::HashMap;
+    /// What an object seen in the pass is to the records.
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Collection(Kind),
+        /// A record's map: fields of record `n`.
+        Record(usize),
+        /// A ticket's work list, of record `n`.
+        Work(usize),
+        /// Entry `e` of record `n`'s work list.
+        Entry(usize, usize),
+    }
+    let kinds = id.collections();
+    let mut slots: HashMap<ObjId, Slot> = HashMap::new();
+    for kind in kinds {
+        if let Some(coll) = collection(doc, *kind) {
+            slots.insert(coll, Slot::Collection(*kind));
+        }
+    }
+    let mut out: Vec<Record> = Vec::new();
+    for item in doc.iter() {
+        let DocItem::Map(m) = &item.item else {
+            if let (DocItem::List(l), Some(Slot::Work(n))) = (&item.item, slots.get(&*item.obj).copied()) {
+                if let automerge::ValueRef::Object(ObjType::Map) = l.value {
+                    if let Some(r) = out.get_mut(n) {
+                        r.work.push(Fields::new());
+                        let e = r.work.len() - 1;
+                        slots.insert(l.id(), Slot::Entry(n, e));
+                    }
+                }
+            }
+            continue;
+        };
+        match slots.get(&*item.obj).copied() {
+            Some(Slot::Collection(kind)) => {
+                if let automerge::ValueRef::Object(ObjType::Map) = m.value {
+                    slots.insert(m.id(), Slot::Record(out.len()));
+                    out.push(Record {
+                        kind,
+                        id: m.key.to_string(),
+                        fields: Fields::new(),
+                        work: Vec::new(),
+                    });
+                }
+            }
+            Some(Slot::Record(n)) => {
+                let Some(r) = out.get_mut(n) else { continue };
+                let v = match &m.value {
+                    automerge::ValueRef::Object(ObjType::Text) => {
+                        Value::Str(doc.text(m.id()).unwrap_or_default())
+                    }
+                    automerge::ValueRef::Object(ObjType::List)
+                        if r.kind == Kind::Ticket && m.key == "work" =>
+                    {
+                        slots.insert(m.id(), Slot::Work(n));
+                        continue;
+                    }
+                    automerge::ValueRef::Object(_) => continue,
+                    automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
+                };
+                r.fields.insert(m.key.to_string(), v);
+            }
+            Some(Slot::Entry(n, e)) => {
+                let v = match &m.value {
+                    automerge::ValueRef::Object(ObjType::Text) => {
+                        Value::Str(doc.text(m.id()).unwrap_or_default())
+                    }
+                    automerge::ValueRef::Object(_) => continue,
+                    automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
+                };
+                if let Some(entry) = out.get_mut(n).and_then(|r| r.work.get_mut(e)) {
+                    entry.insert(m.key.to_string(), v);
+                }
+            }
+            Some(Slot::Work(_)) | None => {}
+        }
+    }
+    // Collections are visited in the order they were made, each in key order.
+    let rank = |k: Kind| kinds.iter().position(|x| *x == k).unwrap_or(usize::MAX);
+    out.sort_by(|a, b| rank(a.kind).cmp(&rank(b.kind)).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+/// [`read_all`] record by record: what it must agree with.
+#[cfg(test)]
+fn read_all_by_record(doc: &impl ReadDoc, id: &DocId) -> Vec<Record> {
     id.collections()
         .iter()
         .flat_map(|k| read_records(doc, *k))
@@ -517,6 +609,148 @@ pub fn movement_delta(m: &Fields) -> i64 {
 mod tests {
     use super::*;
     use crate::value::fields;
+
+    /// Documents of every shape the one-pass reader must read as record by record
+    /// does: several collections, tickets with work logs made on two replicas, a
+    /// page's text, deleted fields and records, a field set concurrently.
+    fn documents_of_every_shape() -> Vec<(DocId, Automerge)> {
+        let mut out = Vec::new();
+        // Inventory: assets, vendors and movements, some changed and deleted.
+        let id = DocId::Inventory;
+        let mut a = new_doc(&id, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        for i in 0..30 {
+            let f = fields([
+                ("tag", format!("T{i:03}").into()),
+                ("notes", if i % 3 == 0 { Value::Null } else { "n".into() }),
+                ("count", Value::Int(i)),
+                ("bookable", Value::Bool(i % 2 == 0)),
+            ]);
+            put_record(&mut tx, Kind::Asset, &format!("a{:02}", (i * 7) % 30), &f, true).unwrap();
+            put_record(
+                &mut tx,
+                Kind::Vendor,
+                &format!("v{i}"),
+                &fields([("name", "V".into())]),
+                true,
+            )
+            .unwrap();
+        }
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        for (doc, note) in [(&mut a, "from a"), (&mut b, "from b")] {
+            let mut tx = doc.transaction();
+            put_record(
+                &mut tx,
+                Kind::Asset,
+                "a05",
+                &fields([("notes", note.into())]),
+                false,
+            )
+            .unwrap();
+            put_record(
+                &mut tx,
+                Kind::Asset,
+                "a06",
+                &fields([("tag", Value::Null)]),
+                false,
+            )
+            .unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        let coll = collection(&a, Kind::Vendor).unwrap();
+        let mut tx = a.transaction();
+        tx.delete(&coll, "v3").unwrap();
+        tx.commit();
+        out.push((id, a));
+        // Tickets with work logs, appended on two replicas.
+        let id = DocId::Tickets("2026-11".into());
+        let mut a = new_doc(&id, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        for t in ["t1", "t2", "t3"] {
+            put_record(
+                &mut tx,
+                Kind::Ticket,
+                t,
+                &fields([("summary", "Paper jam".into())]),
+                true,
+            )
+            .unwrap();
+        }
+        append_work(
+            &mut tx,
+            "t1",
+            &fields([("note", "looked".into()), ("minutes", Value::Int(5))]),
+        )
+        .unwrap();
+        tx.commit();
+        let mut b = a.fork().with_actor(actor(2));
+        for (doc, note) in [(&mut a, "a fixed"), (&mut b, "b fixed")] {
+            let mut tx = doc.transaction();
+            append_work(&mut tx, "t1", &fields([("note", note.into())])).unwrap();
+            append_work(&mut tx, "t3", &fields([("note", note.into())])).unwrap();
+            tx.commit();
+        }
+        a.merge(&mut b).unwrap();
+        out.push((id, a));
+        // A page: its text is automerge text.
+        let id = DocId::Page("p".into());
+        let mut a = new_doc(&id, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        put_record(
+            &mut tx,
+            Kind::Page,
+            "p",
+            &fields([("title", "T".into()), ("text", "Reset it.".into())]),
+            true,
+        )
+        .unwrap();
+        tx.commit();
+        out.push((id, a));
+        // A day of bookings, and an empty document.
+        let id = DocId::Bookings("CEN".into(), "2026-11-28".into());
+        let mut a = new_doc(&id, &actor(1)).unwrap();
+        let mut tx = a.transaction();
+        for i in 0..40 {
+            let f = fields([
+                ("station", format!("s{}", i % 7).into()),
+                ("start", "2026-11-28T13:00".into()),
+                ("end", "2026-11-28T14:00".into()),
+            ]);
+            put_record(
+                &mut tx,
+                Kind::Booking,
+                &format!("{:08x}", i * 2654435761u64 % 1000003),
+                &f,
+                true,
+            )
+            .unwrap();
+        }
+        tx.commit();
+        out.push((id, a));
+        let id = DocId::Schedule("2026-11".into());
+        out.push((id.clone(), new_doc(&id, &actor(1)).unwrap()));
+        out
+    }
+
+    #[test]
+    fn one_pass_reads_every_record_as_record_by_record_does() {
+        for (id, doc) in documents_of_every_shape() {
+            let by_record = read_all_by_record(&doc, &id);
+            assert_eq!(read_all(&doc, &id), by_record, "{id}");
+            if id == DocId::Inventory {
+                assert_eq!(by_record.len(), 30 + 29);
+            }
+            if let DocId::Tickets(_) = id {
+                let works: Vec<usize> = by_record.iter().map(|r| r.work.len()).collect();
+                assert_eq!(works, vec![3, 0, 2]);
+            }
+            // And as it loads elsewhere, from its saved bytes.
+            let loaded = Automerge::load(&doc.save()).unwrap();
+            assert_eq!(read_all(&loaded, &id), by_record, "{id} loaded");
+        }
+    }
 
     fn actor(n: u8) -> ActorId {
         ActorId::from([n; 16].as_slice())

@@ -290,7 +290,7 @@ struct Index {
 
 impl Index {
     fn build(manifest: &Manifest, excluded: &BTreeSet<DocId>) -> Index {
-        Self::build_with(manifest, excluded, &mut HashMap::new())
+        Self::build_with(manifest, excluded, None, &mut HashMap::new())
     }
 
     /// `build`, remembering each document's position key in `keys`: a session
@@ -299,13 +299,14 @@ impl Index {
     fn build_with(
         manifest: &Manifest,
         excluded: &BTreeSet<DocId>,
+        known: Option<&HashMap<DocId, Digest>>,
         keys: &mut HashMap<DocId, Digest>,
     ) -> Index {
         let mut entries: Vec<Entry> = manifest
             .iter()
             .filter(|(id, _)| !excluded.contains(*id))
             .map(|(id, digest)| {
-                let key = match keys.get(id) {
+                let key = match known.and_then(|k| k.get(id)).or_else(|| keys.get(id)) {
                     Some(k) => *k,
                     None => *keys.entry(id.clone()).or_insert_with(|| position_key(id)),
                 };
@@ -958,7 +959,11 @@ impl SyncMsg {
 
 /// An index of a manifest kept between sessions ([`DocSource::index_cache`]).
 #[derive(Debug, Default)]
-pub struct IndexCache(std::sync::Mutex<Option<(u64, std::sync::Arc<Index>)>>);
+pub struct IndexCache(
+    std::sync::Mutex<Option<(u64, std::sync::Arc<Index>)>>,
+    /// Position keys hashed by `prepare`, which sessions look up before hashing.
+    std::sync::Mutex<Option<std::sync::Arc<HashMap<DocId, Digest>>>>,
+);
 
 impl IndexCache {
     fn get(&self, generation: u64) -> Option<std::sync::Arc<Index>> {
@@ -974,6 +979,10 @@ impl IndexCache {
         held.as_ref().map(|(_, i)| i.clone())
     }
 
+    fn keys(&self) -> Option<std::sync::Arc<HashMap<DocId, Digest>>> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn put(&self, generation: u64, idx: std::sync::Arc<Index>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, idx));
     }
@@ -986,12 +995,16 @@ impl IndexCache {
             return;
         };
         if cache.get(generation).is_none() {
-            let mut keys = HashMap::new();
+            let mut keys = match cache.keys() {
+                Some(k) => HashMap::clone(&k),
+                None => HashMap::new(),
+            };
             if let Some(prev) = cache.latest() {
                 prev.seed_keys(&mut keys);
             }
-            let idx = Index::build_with(&src.manifest(), &BTreeSet::new(), &mut keys);
+            let idx = Index::build_with(&src.manifest(), &BTreeSet::new(), None, &mut keys);
             cache.put(generation, std::sync::Arc::new(idx));
+            *cache.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(keys));
         }
     }
 }
@@ -1013,6 +1026,12 @@ pub trait DocSource {
     /// builds it once per manifest generation rather than once per session. Only
     /// while `manifest_generation` names the manifest alone (no edits of its own).
     fn index_cache(&self) -> Option<&IndexCache> {
+        None
+    }
+    /// `manifest` as a shared value, if the source keeps it so. A session whose
+    /// index was built from this very value (the same allocation, which it holds
+    /// on to) reuses that index whatever `manifest_generation` says since.
+    fn manifest_shared(&self) -> Option<std::sync::Arc<Manifest>> {
         None
     }
     /// The sync state saved with this peer for `id` ([`Session::take_dirty_states`]),
@@ -1089,6 +1108,18 @@ impl Prepared {
                 Err(_) => None,
             },
             Ready::Msg(_) => None,
+        }
+    }
+
+    /// The document whose own copy handling this frame reads (an automerge sync
+    /// message about it): a driver holding several frames can have the source load
+    /// them together ([`DocSource::prefetch`]) rather than one per message.
+    pub fn doc_read(&self) -> Option<&DocId> {
+        match &self.msg {
+            Ready::Msg(SyncMsg::DocSync { doc_id, .. } | SyncMsg::DocSyncPacked { doc_id, .. }) => {
+                Some(doc_id)
+            }
+            _ => None,
         }
     }
 
@@ -1205,10 +1236,19 @@ pub struct Session {
     leaf: u64,
     /// Documents' position keys in the index, computed once per session.
     keys: std::cell::RefCell<HashMap<DocId, Digest>>,
-    /// The index last built, with the manifest generation and the number of
-    /// excluded documents it was built for.
-    index_cache: std::cell::RefCell<Option<(u64, usize, std::sync::Arc<Index>)>>,
+    /// The index last built, and what it was built for.
+    index_cache: std::cell::RefCell<Option<HeldIndex>>,
     stats: SyncStats,
+}
+
+/// A session's index, with the manifest generation, the number of excluded
+/// documents, and the manifest value (if the source shares it) it was built from.
+#[derive(Debug)]
+struct HeldIndex {
+    generation: u64,
+    excluded: usize,
+    index: std::sync::Arc<Index>,
+    manifest: Option<std::sync::Arc<Manifest>>,
 }
 
 /// What a sync state keeps across connections (the heads both sides share).
@@ -1618,6 +1658,9 @@ impl Session {
             }
             SyncMsg::Want { round, docs } => {
                 if self.accept(round, now_ms) {
+                    if docs.len() > 1 {
+                        src.prefetch(&docs);
+                    }
                     for id in docs {
                         if self.excluded.contains(&id) || src.doc(&id).is_none() {
                             self.refuse(id, out);
@@ -2243,9 +2286,16 @@ impl Session {
 
     fn index<S: DocSource + ?Sized>(&self, src: &S) -> std::sync::Arc<Index> {
         let generation = src.manifest_generation();
-        if let (Some(g), Some((cg, ce, idx))) = (generation, &*self.index_cache.borrow()) {
-            if g == *cg && self.excluded.len() == *ce {
-                return idx.clone();
+        let value = src.manifest_shared();
+        if let (Some(g), Some(held)) = (generation, &mut *self.index_cache.borrow_mut()) {
+            // Built from this very manifest value: a batch this session stored moves
+            // the generation on without changing a digest, and rebuilding then cost
+            // a millisecond at the end of every catch-up.
+            let same_value =
+                matches!((&value, &held.manifest), (Some(a), Some(b)) if std::sync::Arc::ptr_eq(a, b));
+            if (g == held.generation || same_value) && self.excluded.len() == held.excluded {
+                held.generation = g;
+                return held.index.clone();
             }
         }
         // The shared index holds every document: usable only while none is excluded.
@@ -2255,29 +2305,43 @@ impl Session {
         let idx = match shared.and_then(|(g, c)| c.get(g)) {
             Some(idx) => idx,
             None => {
-                if self.keys.borrow().is_empty() {
-                    let prev = self
-                        .index_cache
-                        .borrow()
-                        .as_ref()
-                        .map(|(_, _, i)| i.clone())
-                        .or_else(|| src.index_cache().and_then(IndexCache::latest));
-                    if let Some(prev) = prev {
+                let prev = self
+                    .index_cache
+                    .borrow()
+                    .as_ref()
+                    .map(|h| h.index.clone())
+                    .or_else(|| src.index_cache().and_then(IndexCache::latest));
+                // Seeded even when the session already hashed a few ids of its own
+                // (the documents a reconciliation named): otherwise the first build
+                // hashed the thousand others.
+                let known = src.index_cache().and_then(IndexCache::keys);
+                if let (Some(prev), None) = (prev, &known) {
+                    if self.keys.borrow().len() < prev.entries.len() {
                         prev.seed_keys(&mut self.keys.borrow_mut());
                     }
                 }
-                let idx = std::sync::Arc::new(Index::build_with(
-                    &src.manifest(),
-                    &self.excluded,
-                    &mut self.keys.borrow_mut(),
-                ));
+                let known = known.as_deref();
+                let idx = std::sync::Arc::new(match &value {
+                    Some(m) => Index::build_with(m, &self.excluded, known, &mut self.keys.borrow_mut()),
+                    None => Index::build_with(
+                        &src.manifest(),
+                        &self.excluded,
+                        known,
+                        &mut self.keys.borrow_mut(),
+                    ),
+                });
                 if let Some((g, c)) = shared {
                     c.put(g, idx.clone());
                 }
                 idx
             }
         };
-        *self.index_cache.borrow_mut() = generation.map(|g| (g, self.excluded.len(), idx.clone()));
+        *self.index_cache.borrow_mut() = generation.map(|g| HeldIndex {
+            generation: g,
+            excluded: self.excluded.len(),
+            index: idx.clone(),
+            manifest: value,
+        });
         idx
     }
 

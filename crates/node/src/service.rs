@@ -9,7 +9,7 @@
 use crate::enrol::{JoinRequest, JoinResponse};
 use crate::{Node, NodeError, Result};
 use branchline_core::schema::Kind;
-use branchline_core::sync::{Prepared, Session};
+use branchline_core::sync::{DocSource, Prepared, Session};
 use branchline_core::DocId;
 use branchline_net::endpoint::close_code;
 use branchline_net::{
@@ -488,45 +488,78 @@ async fn run_session(
                             let mut failed = None;
                             let mut gone = None;
                             let (mut n, mut bytes) = (0usize, 0usize);
+                            let mut queue = std::collections::VecDeque::new();
                             let mut next = Some(first);
-                            while let Some(p) = next.take() {
-                                let p = match p {
-                                    Ok(arrived) => {
-                                        let Arrived { frame, indexed } = *arrived;
-                                        if let Some((id, ix)) = indexed {
-                                            src.offer_indexed(id, ix);
+                            let mut queued_bytes = 0usize;
+                            let mut more = true;
+                            'batch: while let Some(p) = next.take() {
+                                // What has arrived meanwhile joins the batch, and the
+                                // documents its messages are about are read from the
+                                // store together, not one per message.
+                                queue.push_back(p);
+                                while more && n + queue.len() < BATCH_FRAMES && bytes + queued_bytes < BATCH_BYTES {
+                                    match frames.try_recv() {
+                                        Ok(Ok(Some(Incoming::Sync(p)))) => {
+                                            queued_bytes += p.as_ref().map_or(0, |a| a.frame.frame_len());
+                                            queue.push_back(p);
                                         }
-                                        frame
-                                    }
-                                    Err(e) => {
-                                        failed = Some(e);
-                                        break;
-                                    }
-                                };
-                                n += 1;
-                                bytes += p.frame_len();
-                                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    // Each reply goes out as soon as it is made, before
-                                    // what arrived is stored.
-                                    session.handle_prepared_into(&mut src, p, now_ms(), &mut |m| {
-                                        if gone.is_none() {
-                                            gone = outbox.push(kind::SYNC, &m.encode()).err();
+                                        Ok(other) => {
+                                            stashed = Some(other);
+                                            more = false;
                                         }
-                                    })
-                                }));
-                                match r {
-                                    Ok(Ok(())) => {}
-                                    Ok(Err(e)) => {
-                                        failed = Some(e.to_string());
-                                        break;
-                                    }
-                                    Err(_) => {
-                                        drop(src);
-                                        node.drop_cache();
-                                        return Err(NodeError::Net("net.protocol", "a message from the peer could not be applied".into()));
+                                        Err(_) => break,
                                     }
                                 }
-                                if gone.is_some() || n >= BATCH_FRAMES || bytes >= BATCH_BYTES {
+                                let ahead: Vec<DocId> = queue
+                                    .iter()
+                                    .filter_map(|p| p.as_ref().ok()?.frame.doc_read().cloned())
+                                    .collect();
+                                if ahead.len() > 1 {
+                                    src.prefetch(&ahead);
+                                }
+                                while let Some(p) = queue.pop_front() {
+                                    let p = match p {
+                                        Ok(arrived) => {
+                                            let Arrived { frame, indexed } = *arrived;
+                                            if let Some((id, ix)) = indexed {
+                                                src.offer_indexed(id, ix);
+                                            }
+                                            frame
+                                        }
+                                        Err(e) => {
+                                            failed = Some(e);
+                                            break 'batch;
+                                        }
+                                    };
+                                    n += 1;
+                                    bytes += p.frame_len();
+                                    queued_bytes = queued_bytes.saturating_sub(p.frame_len());
+                                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        // Each reply goes out as soon as it is made, before
+                                        // what arrived is stored.
+                                        session.handle_prepared_into(&mut src, p, now_ms(), &mut |m| {
+                                            if gone.is_none() {
+                                                gone = outbox.push(kind::SYNC, &m.encode()).err();
+                                            }
+                                        })
+                                    }));
+                                    match r {
+                                        Ok(Ok(())) => {}
+                                        Ok(Err(e)) => {
+                                            failed = Some(e.to_string());
+                                            break 'batch;
+                                        }
+                                        Err(_) => {
+                                            drop(src);
+                                            node.drop_cache();
+                                            return Err(NodeError::Net("net.protocol", "a message from the peer could not be applied".into()));
+                                        }
+                                    }
+                                    if gone.is_some() {
+                                        break 'batch;
+                                    }
+                                }
+                                if !more || n >= BATCH_FRAMES || bytes >= BATCH_BYTES {
                                     break;
                                 }
                                 match frames.try_recv() {

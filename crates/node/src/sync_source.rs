@@ -97,6 +97,47 @@ impl Node {
         Ok(m)
     }
 
+    /// After a sync batch's commit: make `edited` (the source's copy of the
+    /// manifest it was handed at `from`, with its own edits to `changed`) the
+    /// node's manifest, put right where the commit wrote otherwise. The store's
+    /// manifest moved on by that commit alone, so the value is the one the
+    /// session indexed, and it keeps its index ([`DocSource::manifest_shared`]).
+    fn keep_manifest(&mut self, from: Option<u64>, mut edited: Arc<Manifest>, changed: &[DocId]) {
+        let (Some(g), Some((held_g, held))) = (from, &self.manifest) else {
+            return;
+        };
+        if *held_g != g {
+            return;
+        }
+        let held = held.clone();
+        let Ok(Some(written)) = self.store.manifest_written_since(g) else {
+            return;
+        };
+        let mut wrote: HashMap<DocId, Option<[u8; 32]>> = HashMap::with_capacity(written.len());
+        for (id, d) in written {
+            let Ok(id) = id.parse::<DocId>() else {
+                // Not a document id this build knows: leave the manifest to be read again.
+                return;
+            };
+            wrote.insert(id, <[u8; 32]>::try_from(d.as_slice()).ok());
+        }
+        let expect = |id: &DocId| match wrote.get(id) {
+            Some(d) => *d,
+            None => held.get(id).copied(),
+        };
+        for id in changed.iter().chain(wrote.keys()) {
+            let want = expect(id);
+            if edited.get(id).copied() != want {
+                let m = Arc::make_mut(&mut edited);
+                match want {
+                    Some(d) => m.insert(id.clone(), d),
+                    None => m.remove(id),
+                };
+            }
+        }
+        self.manifest = Some((g.wrapping_add(1), edited));
+    }
+
     /// The documents as a sync session sees them. Call `finish` when the session has
     /// handled what arrived, to store it.
     pub fn sync_source(&mut self) -> Result<NodeSource<'_>> {
@@ -234,8 +275,10 @@ impl NodeSource<'_> {
         };
         if result.is_err() {
             self.node.docs.clear();
+            return result.map(|()| changed);
         }
-        result.map(|()| changed)
+        self.node.keep_manifest(self.generation, self.manifest, &changed);
+        Ok(changed)
     }
 }
 
@@ -358,6 +401,10 @@ impl DocSource for NodeSource<'_> {
         // with the commit that stores them.
         self.generation
             .map(|g| g.wrapping_shl(24).wrapping_add(self.edits))
+    }
+
+    fn manifest_shared(&self) -> Option<Arc<Manifest>> {
+        Some(self.manifest.clone())
     }
 
     fn index_cache(&self) -> Option<&branchline_core::sync::IndexCache> {

@@ -236,15 +236,22 @@ impl Record {
     }
 }
 
+/// A record field's value as stored at `obj`: text as a string, a scalar as
+/// itself; `None` for a nested object, which is not a field.
+fn field_value(doc: &impl ReadDoc, obj: ObjId, value: &automerge::ValueRef<'_>) -> Option<Value> {
+    match value {
+        automerge::ValueRef::Object(ObjType::Text) => Some(Value::Str(doc.text(obj).unwrap_or_default())),
+        automerge::ValueRef::Object(_) => None,
+        automerge::ValueRef::Scalar(v) => Some(from_scalar_ref(v)),
+    }
+}
+
 fn read_map(doc: &impl ReadDoc, obj: &ObjId) -> Fields {
     let mut fields = Fields::new();
     for item in doc.map_range(obj, ..) {
-        let v = match &item.value {
-            automerge::ValueRef::Object(ObjType::Text) => Value::Str(doc.text(item.id()).unwrap_or_default()),
-            automerge::ValueRef::Object(_) => continue,
-            automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
-        };
-        fields.insert(item.key.to_string(), v);
+        if let Some(v) = field_value(doc, item.id(), &item.value) {
+            fields.insert(item.key.to_string(), v);
+        }
     }
     fields
 }
@@ -378,28 +385,20 @@ pub fn read_all(doc: &Automerge, id: &DocId) -> Vec<Record> {
             }
             Some(Slot::Record(n)) => {
                 let Some(r) = out.get_mut(n) else { continue };
-                let v = match &m.value {
-                    automerge::ValueRef::Object(ObjType::Text) => {
-                        Value::Str(doc.text(m.id()).unwrap_or_default())
-                    }
-                    automerge::ValueRef::Object(ObjType::List)
-                        if r.kind == Kind::Ticket && m.key == "work" =>
-                    {
-                        slots.insert(m.id(), Slot::Work(n));
-                        continue;
-                    }
-                    automerge::ValueRef::Object(_) => continue,
-                    automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
-                };
-                r.fields.insert(m.key.to_string(), v);
+                if r.kind == Kind::Ticket
+                    && m.key == "work"
+                    && matches!(m.value, automerge::ValueRef::Object(ObjType::List))
+                {
+                    slots.insert(m.id(), Slot::Work(n));
+                    continue;
+                }
+                if let Some(v) = field_value(doc, m.id(), &m.value) {
+                    r.fields.insert(m.key.to_string(), v);
+                }
             }
             Some(Slot::Entry(n, e)) => {
-                let v = match &m.value {
-                    automerge::ValueRef::Object(ObjType::Text) => {
-                        Value::Str(doc.text(m.id()).unwrap_or_default())
-                    }
-                    automerge::ValueRef::Object(_) => continue,
-                    automerge::ValueRef::Scalar(v) => from_scalar_ref(v),
+                let Some(v) = field_value(doc, m.id(), &m.value) else {
+                    continue;
                 };
                 if let Some(entry) = out.get_mut(n).and_then(|r| r.work.get_mut(e)) {
                     entry.insert(m.key.to_string(), v);

@@ -1998,6 +1998,52 @@ mod tests {
     }
 
     #[test]
+    fn a_document_stored_by_another_process_after_a_miss_is_merged_not_lost() {
+        use branchline_core::sync::DocSource;
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = NaiveDateTime::parse_from_str("2026-11-24T09:00:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        let mut n = Node::init(dir.path(), "Miss", "CEN", Some("Central"), "desk").unwrap();
+        n.set_clock(Clock::Fixed(t0));
+        let mut other = Node::open(dir.path()).unwrap();
+        other.set_clock(Clock::Fixed(t0));
+        let id: DocId = "tickets/2026-11".parse().unwrap();
+
+        let mut src = n.sync_source().unwrap();
+        assert!(src.doc(&id).is_none(), "not stored yet");
+        // The CLI at the same desk opens a ticket meanwhile: its month's document
+        // is stored after this source saw the store without it.
+        let ticket = other
+            .create(
+                Kind::Ticket,
+                fields([
+                    ("summary", "Paper jam".into()),
+                    ("branch", "CEN".into()),
+                    ("category", "printer".into()),
+                ]),
+            )
+            .unwrap();
+        assert!(src.doc(&id).is_none(), "the miss is remembered, not read again");
+        // The peer's side of the same document arrives: made here from the skeleton.
+        let doc = src.create_empty(&id).unwrap();
+        assert!(doc.get_heads().len() <= 1);
+        assert!(src.doc(&id).is_some(), "what the source made it then finds");
+        let changed = src.finish().unwrap();
+        assert_eq!(changed, vec![id.clone()]);
+
+        let stored = Automerge::load(&other.doc_bytes(&id.to_string()).unwrap()).unwrap();
+        let mut fresh = Node::open(dir.path()).unwrap();
+        let after = Automerge::load(&fresh.doc_bytes(&id.to_string()).unwrap()).unwrap();
+        for h in stored.get_heads() {
+            assert!(
+                after.get_change_by_hash(&h).is_some(),
+                "the other process's change kept"
+            );
+        }
+        assert_eq!(fresh.get(Kind::Ticket, &ticket.id).unwrap(), ticket);
+        assert_eq!(n.get(Kind::Ticket, &ticket.id).unwrap(), ticket);
+    }
+
+    #[test]
     fn an_update_indexes_the_record_the_document_holds() {
         let dir = tempfile::tempdir().unwrap();
         let mut n = Node::init(dir.path(), "Upd", "CEN", Some("Central"), "desk").unwrap();

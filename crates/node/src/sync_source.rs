@@ -10,7 +10,7 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use branchline_core::doc;
 use branchline_core::sync::{heads_digest, DocSource, Manifest};
 use branchline_core::DocId;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub struct NodeSource<'a> {
@@ -28,6 +28,11 @@ pub struct NodeSource<'a> {
     /// time cost more than the message. What other processes store meanwhile is
     /// caught up with by `finish`.
     current: BTreeSet<DocId>,
+    /// Documents the store did not hold when this source looked: a document the
+    /// peer sends whole is asked for twice before it is adopted, and each miss was
+    /// a read of its own. One stored meanwhile by another process is merged by
+    /// `finish`, as for `current`.
+    absent: HashSet<DocId>,
     /// Documents that arrived whole: the bytes they were loaded from and their
     /// heads then, stored as they came rather than re-derived change by change.
     wholes: HashMap<DocId, (Vec<u8>, Vec<ChangeHash>)>,
@@ -151,6 +156,7 @@ impl Node {
             peer: None,
             changed: BTreeSet::new(),
             current: BTreeSet::new(),
+            absent: HashSet::new(),
             wholes: HashMap::new(),
             indexed: HashMap::new(),
             synced: true,
@@ -215,6 +221,23 @@ impl NodeSource<'_> {
     /// Index rows worked out beforehand for a document that is about to arrive whole.
     pub(crate) fn offer_indexed(&mut self, id: DocId, ix: Indexed) {
         self.indexed.insert(id, ix);
+    }
+
+    /// Keep a document this source made (from nothing, or as the peer sent it):
+    /// level with the store by construction.
+    fn keep_new(&mut self, id: &DocId, doc: Automerge) {
+        self.node.docs.insert(
+            id.clone(),
+            Loaded {
+                doc,
+                seq: 0,
+                stored: 0,
+                dv: None,
+            },
+        );
+        self.absent.remove(id);
+        self.current.insert(id.clone());
+        self.changed.insert(id.clone());
     }
 
     /// Whether `finish` waits for the disk: not while a catch-up goes on, whose
@@ -426,6 +449,9 @@ impl DocSource for NodeSource<'_> {
         if self.current.contains(id) && self.node.docs.contains_key(id) {
             return self.node.docs.get_mut(id).map(|l| &mut l.doc);
         }
+        if self.absent.contains(id) {
+            return None;
+        }
         let actor = self.node.actor.clone();
         let docs = &mut self.node.docs;
         let found = self
@@ -437,7 +463,10 @@ impl DocSource for NodeSource<'_> {
                 self.current.insert(id.clone());
                 self.node.docs.get_mut(id).map(|l| &mut l.doc)
             }
-            Ok(false) => None,
+            Ok(false) => {
+                self.absent.insert(id.clone());
+                None
+            }
             Err(e) => {
                 self.failed.get_or_insert(e);
                 None
@@ -454,16 +483,7 @@ impl DocSource for NodeSource<'_> {
                     return None;
                 }
             };
-            self.node.docs.insert(
-                id.clone(),
-                Loaded {
-                    doc,
-                    seq: 0,
-                    stored: 0,
-                    dv: None,
-                },
-            );
-            self.changed.insert(id.clone());
+            self.keep_new(id, doc);
         }
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
     }
@@ -492,23 +512,18 @@ impl DocSource for NodeSource<'_> {
                 None => bytes.to_vec(),
             };
             self.wholes.insert(id.clone(), (row, doc.get_heads()));
-            self.node.docs.insert(
-                id.clone(),
-                Loaded {
-                    doc,
-                    seq: 0,
-                    stored: 0,
-                    dv: None,
-                },
-            );
+            self.keep_new(id, doc);
         }
         self.changed.insert(id.clone());
         self.node.docs.get_mut(id).map(|l| &mut l.doc)
     }
 
     fn prefetch(&mut self, ids: &[DocId]) {
-        let docs = &self.node.docs;
-        let missing: Vec<&DocId> = ids.iter().filter(|id| !docs.contains_key(*id)).collect();
+        let (docs, absent) = (&self.node.docs, &self.absent);
+        let missing: Vec<&DocId> = ids
+            .iter()
+            .filter(|id| !docs.contains_key(*id) && !absent.contains(*id))
+            .collect();
         if missing.len() < 2 {
             return;
         }
@@ -517,14 +532,17 @@ impl DocSource for NodeSource<'_> {
         let read = self.node.store.read(|tx| {
             let dv = tx.data_version()?;
             let mut found = Vec::with_capacity(missing.len());
+            let mut lacking = Vec::new();
             for id in missing {
-                if let Some(stored) = tx.load_doc(&id.to_string(), 0)? {
-                    found.push((id.clone(), stored));
+                match tx.load_doc(&id.to_string(), 0)? {
+                    Some(stored) => found.push((id.clone(), stored)),
+                    None => lacking.push(id.clone()),
                 }
             }
-            Ok::<_, NodeError>((dv, found))
+            Ok::<_, NodeError>((dv, found, lacking))
         });
-        let Ok((dv, found)) = read else { return };
+        let Ok((dv, found, lacking)) = read else { return };
+        self.absent.extend(lacking);
         let actor = &self.node.actor;
         let loaded = merge::par_map(
             found,

@@ -2321,15 +2321,16 @@ impl Session {
                     }
                 }
                 let known = known.as_deref();
-                let idx = std::sync::Arc::new(match &value {
-                    Some(m) => Index::build_with(m, &self.excluded, known, &mut self.keys.borrow_mut()),
-                    None => Index::build_with(
-                        &src.manifest(),
-                        &self.excluded,
-                        known,
-                        &mut self.keys.borrow_mut(),
-                    ),
-                });
+                let manifest = match &value {
+                    Some(m) => std::borrow::Cow::Borrowed(&**m),
+                    None => src.manifest(),
+                };
+                let idx = std::sync::Arc::new(Index::build_with(
+                    &manifest,
+                    &self.excluded,
+                    known,
+                    &mut self.keys.borrow_mut(),
+                ));
                 if let Some((g, c)) = shared {
                     c.put(g, idx.clone());
                 }

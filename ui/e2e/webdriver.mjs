@@ -65,7 +65,32 @@ export class Driver {
       }
       await sleep(50);
     }
-    throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    throw new Error(
+      `timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}; ${await this.describe()}`,
+    );
+  }
+
+  /**
+   * What the screen showed, for a timeout's message: CI keeps only the log, so a
+   * failure has to say which screen, banner or error was up instead of the awaited one.
+   */
+  async describe() {
+    try {
+      const s = await this.exec(
+        `const main = document.querySelector('main');
+         const alerts = [...document.querySelectorAll('[role="alert"], [data-testid="form-error"]')]
+           .map((e) => e.textContent.trim()).filter(Boolean);
+         const inputs = [...document.querySelectorAll('main input[data-testid]')]
+           .map((e) => e.dataset.testid + '=' + e.value);
+         return JSON.stringify({
+           screen: (main ? main.innerText : document.body.innerText).replace(/\\s+/g, ' ').slice(0, 400),
+           alerts, inputs,
+         });`,
+      );
+      return `the screen then: ${s}`;
+    } catch (e) {
+      return `the screen could not be read: ${e.message}`;
+    }
   }
 
   /** Wait until `fn` (a script body returning a value) returns something truthy. */
@@ -76,7 +101,7 @@ export class Driver {
       if (v) return v;
       await sleep(50);
     }
-    throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}; ${await this.describe()}`);
   }
 
   /**

@@ -170,6 +170,8 @@ test('the app works a branch day beside a live peer', async (t) => {
     // Book the new station through the grid.
     const day = nextWeekday();
     await app.click('[data-testid="nav-bookings"]');
+    // As staff would: pick the day once the screen has shown today's grid.
+    await app.waitFor('[data-testid="bookings"][data-ready="true"]', 10000, "the bookings screen with today's grid");
     await app.setValue('[data-testid="grid-date"]', day);
     await app.waitFor(`[role="grid"][data-date="${day}"]`, 10000, `the grid of ${day}`);
     await app.click('[data-testid="slot"][data-station="E2E-PC-1"][data-time="14:00"]');

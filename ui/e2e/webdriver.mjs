@@ -85,6 +85,9 @@ export class Driver {
          return JSON.stringify({
            screen: (main ? main.innerText : document.body.innerText).replace(/\\s+/g, ' ').slice(0, 400),
            alerts, inputs,
+           latencies: (window.__blLatencies || []).length,
+           owed: window.__blOwed ?? 0,
+           remoteSeen: window.__blRemoteSeen ?? 0,
          });`,
       );
       return `the screen then: ${s}`;

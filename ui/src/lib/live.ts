@@ -15,17 +15,30 @@ declare global {
   interface Window {
     __blLatencies?: number[];
     __blReady?: boolean;
+    /** For the end-to-end test's failure reports: screens' repaints still owed, and
+     * remote events seen by any screen. */
+    __blOwed?: number;
+    __blRemoteSeen?: number;
   }
 }
 
 // How many screens still owe a repaint for each event object.
 const owed = new WeakMap<ChangedEvent, number>();
 
+const seen = new WeakSet<ChangedEvent>();
+
 function owe(ev: ChangedEvent) {
   owed.set(ev, (owed.get(ev) ?? 0) + 1);
+  if (typeof window === 'undefined') return;
+  window.__blOwed = (window.__blOwed ?? 0) + 1;
+  if (ev.remote && !seen.has(ev)) {
+    seen.add(ev);
+    window.__blRemoteSeen = (window.__blRemoteSeen ?? 0) + 1;
+  }
 }
 
 function paid(ev: ChangedEvent) {
+  if (typeof window !== 'undefined' && owed.has(ev)) window.__blOwed = (window.__blOwed ?? 1) - 1;
   const n = (owed.get(ev) ?? 1) - 1;
   if (n > 0) {
     owed.set(ev, n);

@@ -391,7 +391,7 @@ export function Bookings() {
   };
 
   return (
-    <section className="screen bookings">
+    <section className="screen bookings" data-testid="bookings" data-ready={model ? 'true' : 'false'} aria-busy={!model}>
       <header className="screen-head">
         <h1>Bookings</h1>
         <div className="toolbar">

@@ -1346,3 +1346,50 @@ fn sync_over_a_slow_link_completes() {
     wait_same_state("A and B equal over the slow link", &[&a, &b]);
     sa.stop();
 }
+
+/// `branchline bench --quick` runs every group to the end on loopback (no mDNS),
+/// and each figure it prints was checked: a reconnect and the bundle merge of the
+/// same day that did not reach the serving replica's state-hash stop the bench.
+#[test]
+fn bench_quick_runs_every_group_to_converged_replicas() {
+    // As staff run it: the real clock (the bench makes its own replicas in a
+    // temporary directory).
+    let mut cmd = Command::new(BIN);
+    cmd.args(["bench", "--quick"])
+        .env_remove("BRANCHLINE_NOW")
+        .env_remove("BRANCHLINE_STAFF")
+        .env_remove("BRANCHLINE_DATA")
+        .stdin(Stdio::null());
+    let out = run_cmd(cmd, "branchline bench --quick".into(), Duration::from_secs(300));
+    assert!(
+        out.ok(),
+        "the bench failed ({}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    for row in [
+        "durable",
+        "merge a day of 12 branches by bundle",
+        "no-op reconnect",
+        "reconnect after a day offline (QUIC)",
+        "the same by bundle file (export + import)",
+        "bytes on the wire",
+        "live propagation of one change",
+    ] {
+        assert!(out.stdout.contains(row), "no {row:?} row in:\n{}", out.stdout);
+    }
+    // The reconnect is printed beside its floor, as a ratio of two measured medians.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("reconnect after a day offline"))
+        .unwrap();
+    let ratio: f64 = line
+        .split("ratio ")
+        .nth(1)
+        .and_then(|r| r.split('x').next())
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in {line:?}"));
+    assert!(ratio > 0.0, "{line}");
+}

@@ -50,6 +50,39 @@ describe('live updates', () => {
   });
 });
 
+describe('change-to-screen latency', () => {
+  it('settles every event when two re-fetches finish before the screen renders once', async () => {
+    const mock = makeMock();
+    // Each load waits to be released by hand, so that two can finish in one batch.
+    const gates: ((n: number) => void)[] = [];
+    const load = vi.fn(() => new Promise<number>((resolve) => gates.push(resolve)));
+    render(<Probe kinds={['booking']} load={load} />);
+    await act(async () => gates.shift()!(1));
+    await waitFor(() => expect(screen.getByTestId('value')).toHaveTextContent('1'));
+    window.__blLatencies = [];
+
+    // A remote change starts a re-fetch; a second one arrives while it is on its way
+    // (the peer's batch, then the same change seen again), so another follows it.
+    act(() => mock.remoteChange(['booking'], ['bookings/CEN/2026-11-23'], Date.now() - 100));
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2));
+    act(() => mock.remoteChange(['booking'], ['bookings/CEN/2026-11-23'], Date.now() - 50));
+    await new Promise((r) => setTimeout(r, 50));
+    // Both answers arrive before React renders: the first sets off the second load,
+    // whose answer is already there.
+    await act(async () => {
+      const first = gates.shift()!;
+      first(2);
+      await Promise.resolve();
+      await Promise.resolve();
+      gates.shift()!(3);
+    });
+    await waitFor(() => expect(screen.getByTestId('value')).toHaveTextContent('3'));
+    expect(load).toHaveBeenCalledTimes(3);
+    await waitFor(() => expect(window.__blLatencies).toHaveLength(2));
+    expect(window.__blOwed).toBe(0);
+  });
+});
+
 describe('which events matter', () => {
   it('matches kinds, and places documents when an event names only documents', () => {
     expect(relevant(['booking'], { kinds: ['booking'], docs: [] })).toBe(true);

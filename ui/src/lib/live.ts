@@ -120,7 +120,11 @@ export function useLive<T>(
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<AppError | null>(null);
   const [loading, setLoading] = useState(true);
-  const [painted, setPainted] = useState<{ events: ChangedEvent[] } | null>(null);
+  // Events whose re-fetch has landed, waiting for the screen to paint it. A queue, not
+  // state: two answers can land before React renders once, and the render it then makes
+  // shows both; state holding each answer's events would keep only the last.
+  const toPaint = useRef<ChangedEvent[]>([]);
+  const [painted, setPainted] = useState(0);
 
   const loadRef = useRef(load);
   loadRef.current = load;
@@ -154,7 +158,8 @@ export function useLive<T>(
           setData(d);
           setError(null);
           setLoading(false);
-          setPainted({ events });
+          toPaint.current.push(...events);
+          setPainted((p) => p + 1);
         },
         (e: unknown) => {
           events.forEach(paid);
@@ -199,13 +204,14 @@ export function useLive<T>(
       off();
       if (timer.current) clearTimeout(timer.current);
       pending.current.splice(0).forEach(paid);
+      toPaint.current.splice(0).forEach(paid);
     };
   }, [run, track, debounceMs]);
 
   // Once the new data is on screen, settle the events that caused the re-fetch.
   useEffect(() => {
-    if (!painted || painted.events.length === 0) return;
-    const events = painted.events;
+    const events = toPaint.current.splice(0);
+    if (events.length === 0) return;
     let done = false;
     const cancel = afterPaint(() => {
       done = true;

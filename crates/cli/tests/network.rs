@@ -1379,17 +1379,25 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
     ] {
         assert!(out.stdout.contains(row), "no {row:?} row in:\n{}", out.stdout);
     }
-    // The reconnect is printed beside its floor, as a ratio of two measured medians.
+    // The reconnect is printed beside its floor: two measured medians, and their ratio.
     let line = out
         .stdout
         .lines()
         .find(|l| l.starts_with("reconnect after a day offline"))
         .unwrap();
-    let ratio: f64 = line
-        .split("ratio ")
-        .nth(1)
-        .and_then(|r| r.split('x').next())
-        .and_then(|r| r.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no ratio in {line:?}"));
-    assert!(ratio > 0.0, "{line}");
+    let after = |marker: &str, end: &str| -> f64 {
+        line.split(marker)
+            .nth(1)
+            .and_then(|r| r.split(end).next())
+            .and_then(|r| r.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {marker:?} figure in {line:?}"))
+    };
+    let ours = after(" median ", " ms");
+    let floor = after("automerge in-process sync median ", " ms");
+    let ratio = after("ratio ", "x");
+    assert!(ours > 0.0 && floor > 0.0, "{line}");
+    assert!(
+        (ours / floor - ratio).abs() < 0.01,
+        "the ratio is not ours / floor: {line}"
+    );
 }

@@ -68,6 +68,88 @@ fn copy_replica(from: &Node, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one sync session costs each side, by part, when it runs in this thread
+/// with the messages handed across: a reconnect's work without QUIC, TLS, threads
+/// or waiting for the peer.
+#[derive(Default)]
+struct SessionParts {
+    /// The receiving side: decoding frames (documents sent whole are loaded here),
+    decode: Duration,
+    /// handling messages (its own copies of the documents that differ are loaded,
+    /// the peer's changes applied, its replies made),
+    handle: Duration,
+    /// and storing what arrived: index rows, SQL, the commit and its sync.
+    store: Duration,
+    /// The sending side, all of its work.
+    sender: Duration,
+}
+
+/// Steps of an in-process session past which it has failed to settle.
+const MAX_STEPS: usize = 64;
+
+/// A sync session between `a` (the sending side) and `b` in this thread, each
+/// side's messages encoded, decoded and stored in batches as the service does.
+fn session_in_process(a: &mut Node, b: &mut Node) -> anyhow::Result<SessionParts> {
+    use branchline_core::sync::{Prepared, Session};
+    let system = a.identity().system_id.clone();
+    let (ida, idb) = (a.identity().device_id.clone(), b.identity().device_id.clone());
+    let mut parts = SessionParts::default();
+    let mut sa = Session::new(system.clone(), ida.clone());
+    let mut sb = Session::new(system, idb.clone());
+    let encode = |msgs: Vec<branchline_core::sync::SyncMsg>| -> Vec<Vec<u8>> {
+        msgs.iter().map(|m| m.encode()).collect()
+    };
+    let (to_b, t) =
+        time(|| -> anyhow::Result<_> { Ok(encode(sa.start(&a.sync_source()?.for_peer(&idb), 0))) });
+    let mut to_b = to_b?;
+    parts.sender += t;
+    let (to_a, t) =
+        time(|| -> anyhow::Result<_> { Ok(encode(sb.start(&b.sync_source()?.for_peer(&ida), 0))) });
+    let mut to_a = to_a?;
+    parts.handle += t;
+    for _ in 0..MAX_STEPS {
+        if to_a.is_empty() && to_b.is_empty() {
+            break;
+        }
+        let mut replies = Vec::new();
+        let mut src = b.sync_source()?.for_peer(&ida);
+        for frame in to_b.drain(..) {
+            let (p, t) = time(|| Prepared::new(&frame));
+            parts.decode += t;
+            let (r, t) = time(|| sb.handle_prepared_into(&mut src, p?, 0, &mut |m| replies.push(m.encode())));
+            r?;
+            parts.handle += t;
+        }
+        src.sync_to_disk(sb.is_caught_up());
+        let (r, t) = time(|| src.finish());
+        r?;
+        parts.store += t;
+        let (r, t) = time(|| -> anyhow::Result<Vec<Vec<u8>>> {
+            let mut out = Vec::new();
+            let mut src = a.sync_source()?.for_peer(&idb);
+            for frame in &to_a {
+                let p = Prepared::new(frame)?;
+                sa.handle_prepared_into(&mut src, p, 0, &mut |m| out.push(m.encode()))?;
+            }
+            src.sync_to_disk(sa.is_caught_up());
+            src.finish()?;
+            Ok(out)
+        });
+        parts.sender += t;
+        to_b = r?;
+        to_a = replies;
+    }
+    // The receiving side's session end: its sync states, synced to disk.
+    let (r, t) = time(|| b.save_sync_states(&ida, &sb.take_dirty_states()));
+    r?;
+    parts.store += t;
+    anyhow::ensure!(
+        sa.is_caught_up() && sb.is_caught_up(),
+        "the in-process session did not settle in {MAX_STEPS} steps"
+    );
+    Ok(parts)
+}
+
 /// One day of activity at every branch: bookings, daily use, tickets.
 fn one_day(node: &mut Node, day: chrono::NaiveDate) -> anyhow::Result<usize> {
     node.set_clock(Clock::Fixed(day.and_hms_opt(7, 0, 0).unwrap_or_default()));
@@ -555,6 +637,7 @@ fn sync_bench(a_dir: &Path, tmp: &Path, quick: bool, day: chrono::NaiveDate) -> 
         let mut reconnects = Vec::new();
         let mut floors = Vec::new();
         let mut by_bundle = Vec::new();
+        let mut in_process: Vec<SessionParts> = Vec::new();
         let mut wire = 0;
         for i in 0..if quick { 3 } else { 7 } {
             let dir = tmp.join(format!("sync-b{i}"));
@@ -587,6 +670,25 @@ fn sync_bench(a_dir: &Path, tmp: &Path, quick: bool, day: chrono::NaiveDate) -> 
             }
             drop(copy);
             std::fs::remove_dir_all(&dir)?;
+            // The same session again, in this thread and without the network.
+            copy_replica(&b_copy_src, &dir)?;
+            let mut copy = Node::open(&dir)?;
+            svc_a.with_node(|n| n.save_sync_states(&b_device, &a_states))?;
+            let parts = svc_a.with_node(|a| {
+                // The sending side's index is built before the session, as a
+                // running node holds it, and so is the receiving side's (built while
+                // the handshake runs).
+                a.prepare_sync()?;
+                copy.prepare_sync()?;
+                session_in_process(a, &mut copy)
+            })?;
+            let (ha, hb) = (svc_a.with_node(|n| n.state_hash())?, copy.state_hash()?);
+            if ha != hb {
+                anyhow::bail!("the in-process session did not converge: {ha} vs {hb}");
+            }
+            in_process.push(parts);
+            drop(copy);
+            std::fs::remove_dir_all(&dir)?;
         }
         drop(b_copy_src);
         println!("a day offline: {records} records, {changes} changes, {change_bytes} bytes encoded");
@@ -601,6 +703,22 @@ fn sync_bench(a_dir: &Path, tmp: &Path, quick: bool, day: chrono::NaiveDate) -> 
             &stats(by_bundle),
             None,
             "-",
+        );
+        let part = |f: fn(&SessionParts) -> Duration| stats(in_process.iter().map(f).collect()).median;
+        let whole = stats(
+            in_process
+                .iter()
+                .map(|p| p.decode + p.handle + p.store + p.sender)
+                .collect(),
+        );
+        println!(
+            "{:<44} median {:>12}: receiving side: decode {}, handle {}, store {}; sending side {}  | target -",
+            "  the same session in one thread, no QUIC",
+            ms(whole.median),
+            ms(part(|p| p.decode)),
+            ms(part(|p| p.handle)),
+            ms(part(|p| p.store)),
+            ms(part(|p| p.sender)),
         );
         println!(
             "{:<44} {wire} bytes of sync messages = {:.2}x the changes' own encoded size  | target <= 1.3x",

@@ -1374,6 +1374,7 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         "no-op reconnect",
         "reconnect after a day offline (QUIC)",
         "the same by bundle file (export + import)",
+        "the same session in one thread, no QUIC",
         "bytes on the wire",
         "live propagation of one change",
     ] {
@@ -1400,4 +1401,19 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         (ours / floor - ratio).abs() < 0.01,
         "the ratio is not ours / floor: {line}"
     );
+    // The same session in one thread is split into its parts, each measured.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("the same session in one thread"))
+        .unwrap();
+    for part in ["median ", "decode ", "handle ", "store ", "sending side "] {
+        let figure: f64 = line
+            .split(part)
+            .nth(1)
+            .and_then(|r| r.split(" ms").next())
+            .and_then(|r| r.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {part:?} figure in {line:?}"));
+        assert!(figure > 0.0, "{part:?} is not measured: {line}");
+    }
 }

@@ -1373,6 +1373,7 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         "merge a day of 12 branches by bundle",
         "no-op reconnect",
         "reconnect after a day offline (QUIC)",
+        "floor + the behind side loading its copies",
         "the same by bundle file (export + import)",
         "the same session in one thread, no QUIC",
         "bytes on the wire",

@@ -1402,6 +1402,29 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         (ours / floor - ratio).abs() < 0.01,
         "the ratio is not ours / floor: {line}"
     );
+    // The second floor, with the behind replica's loads, is printed with ours over it.
+    let second = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("floor + the behind side loading its copies"))
+        .unwrap();
+    let figure = |marker: &str, end: &str| -> f64 {
+        second
+            .split(marker)
+            .nth(1)
+            .and_then(|r| r.split(end).next())
+            .and_then(|r| r.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {marker:?} figure in {second:?}"))
+    };
+    let (cold, cold_ratio) = (figure(" median ", " ms"), figure("ratio ", "x"));
+    assert!(
+        cold >= floor,
+        "loading more cannot make the floor cheaper: {second}"
+    );
+    assert!(
+        (ours / cold - cold_ratio).abs() < 0.01,
+        "the second ratio is not ours / its floor: {second}"
+    );
     // The same session in one thread is split into its parts, each measured.
     let line = out
         .stdout

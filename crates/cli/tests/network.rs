@@ -1347,6 +1347,15 @@ fn sync_over_a_slow_link_completes() {
     sa.stop();
 }
 
+/// The number printed in `line` between `marker` and `end`.
+fn figure_in(line: &str, marker: &str, end: &str) -> f64 {
+    line.split(marker)
+        .nth(1)
+        .and_then(|r| r.split(end).next())
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {marker:?} figure in {line:?}"))
+}
+
 /// `branchline bench --quick` runs every group to the end on loopback (no mDNS),
 /// and each figure it prints was checked: a reconnect and the bundle merge of the
 /// same day that did not reach the serving replica's state-hash stop the bench.
@@ -1387,16 +1396,9 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         .lines()
         .find(|l| l.starts_with("reconnect after a day offline"))
         .unwrap();
-    let after = |marker: &str, end: &str| -> f64 {
-        line.split(marker)
-            .nth(1)
-            .and_then(|r| r.split(end).next())
-            .and_then(|r| r.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {marker:?} figure in {line:?}"))
-    };
-    let ours = after(" median ", " ms");
-    let floor = after("automerge in-process sync median ", " ms");
-    let ratio = after("ratio ", "x");
+    let ours = figure_in(line, " median ", " ms");
+    let floor = figure_in(line, "automerge in-process sync median ", " ms");
+    let ratio = figure_in(line, "ratio ", "x");
     assert!(ours > 0.0 && floor > 0.0, "{line}");
     assert!(
         (ours / floor - ratio).abs() < 0.01,
@@ -1408,15 +1410,10 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         .lines()
         .find(|l| l.contains("floor + the behind side loading its copies"))
         .unwrap();
-    let figure = |marker: &str, end: &str| -> f64 {
-        second
-            .split(marker)
-            .nth(1)
-            .and_then(|r| r.split(end).next())
-            .and_then(|r| r.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {marker:?} figure in {second:?}"))
-    };
-    let (cold, cold_ratio) = (figure(" median ", " ms"), figure("ratio ", "x"));
+    let (cold, cold_ratio) = (
+        figure_in(second, " median ", " ms"),
+        figure_in(second, "ratio ", "x"),
+    );
     assert!(
         cold >= floor,
         "loading more cannot make the floor cheaper: {second}"
@@ -1432,12 +1429,7 @@ fn bench_quick_runs_every_group_to_converged_replicas() {
         .find(|l| l.contains("the same session in one thread"))
         .unwrap();
     for part in ["median ", "decode ", "handle ", "store ", "sending side "] {
-        let figure: f64 = line
-            .split(part)
-            .nth(1)
-            .and_then(|r| r.split(" ms").next())
-            .and_then(|r| r.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {part:?} figure in {line:?}"));
+        let figure = figure_in(line, part, " ms");
         assert!(figure > 0.0, "{part:?} is not measured: {line}");
     }
 }
